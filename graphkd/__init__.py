@@ -1,0 +1,1 @@
+"""GraphKD: graphkd package."""

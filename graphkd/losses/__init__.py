@@ -1,0 +1,22 @@
+"""GraphKD distillation losses: graph terms (node / edge / structure), extras and ``KDLoss``."""
+
+from .edge import edge_loss
+from .extras import box_kd_loss, fpn_feature_loss, logit_kd_loss
+from .kd_loss import KD_TERMS, KDLoss, KDLossConfig, check_finite
+from .node import node_loss, node_type_weights
+from .structure import per_graph_median, structure_loss
+
+__all__ = [
+    "KD_TERMS",
+    "KDLoss",
+    "KDLossConfig",
+    "box_kd_loss",
+    "check_finite",
+    "edge_loss",
+    "fpn_feature_loss",
+    "logit_kd_loss",
+    "node_loss",
+    "node_type_weights",
+    "per_graph_median",
+    "structure_loss",
+]
