@@ -73,7 +73,7 @@ class ChannelAdapter(nn.Module):
                 return x
             # (N, C*HW) channel-major -> (N, C, HW, 1): the 1x1 conv acts per spatial cell.
             y = self.conv(x.reshape(n, self.in_channels, d // self.in_channels, 1))
-            return y.reshape(n, -1)
+            return y.reshape(n, self.out_channels * (d // self.in_channels))
         raise ValueError(
             f"ChannelAdapter expects (N, C, H, W) or (N, C*H*W) input, got shape {tuple(x.shape)}"
         )

@@ -137,7 +137,7 @@ def fpn_feature_loss(
                 f"teacher has {sorted(teacher_feats)})"
             )
         s, t = student_feats[level], teacher_feats[level].detach()
-        if isinstance(adapters, Mapping):
+        if isinstance(adapters, (Mapping, nn.ModuleDict)):
             if level in adapters:
                 s = adapters[level](s)
         elif adapters is not None:
