@@ -1,0 +1,231 @@
+"""detectron2 configs for document-layout Faster R-CNN + FPN teachers and students.
+
+``get_detector_cfg("R50", 5)`` starts from detectron2's packaged ``Base-RCNN-FPN.yaml`` and sets
+the backbone, normalisation, image size, RoI sampling and document-shaped anchors. Every model uses
+the same RoI pooler (RoIAlignV2, 7x7, p2-p5) and StandardROIHeads, so a teacher and a student can
+pool the same boxes. Weights only ever come from local files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+from detectron2.config import CfgNode, get_cfg
+
+from .backbones import add_torchvision_backbone_config
+
+__all__ = [
+    "BACKBONES",
+    "NORMS",
+    "add_detector_config",
+    "default_anchor_sizes",
+    "get_detector_cfg",
+    "load_detector_cfg",
+    "parse_backbone",
+]
+
+RESNET_DEPTHS = (18, 34, 50, 101, 152)
+BACKBONES = tuple(f"R{d}" for d in RESNET_DEPTHS) + ("MNV2", "EB0")
+NORMS = ("FrozenBN", "GN", "BN", "SyncBN")
+_TV_BUILDERS = {
+    "MNV2": "build_mobilenetv2_fpn_backbone",
+    "EB0": "build_efficientnet_b0_fpn_backbone",
+}
+# BGR, detectron2's default input format, for every model (torchvision trunk weights are adapted
+# on load, see detectors.backbones). MSRA (Caffe2) ResNet weights expect std 1.
+_PIXEL_MEAN_BGR = [103.530, 116.280, 123.675]
+_PIXEL_STD_BGR = [57.375, 57.120, 58.395]
+# Document regions are mostly wide and flat (text lines, titles, captions): height/width ratios.
+DOC_ASPECT_RATIOS = (0.1, 0.2, 0.5, 1.0, 2.0)
+# detectron2's packaged base config (read as a file: detectron2.model_zoo imports pkg_resources).
+_BASE_CONFIG = resources.files("detectron2") / "model_zoo" / "configs" / "Base-RCNN-FPN.yaml"
+
+
+def parse_backbone(backbone: str) -> tuple[str, int | None]:
+    """``"R50" -> ("resnet", 50)``, ``"MNV2" -> ("MNV2", None)``; ValueError for anything else."""
+    name = backbone.strip().upper()
+    match = re.fullmatch(r"R-?(\d+)", name)
+    if match:
+        depth = int(match.group(1))
+        if depth not in RESNET_DEPTHS:
+            raise ValueError(
+                f"ResNet depth {depth} ({backbone!r}) is not built by detectron2; "
+                f"use one of {[f'R{d}' for d in RESNET_DEPTHS]}."
+            )
+        return "resnet", depth
+    if name in _TV_BUILDERS:
+        return name, None
+    raise ValueError(f"Unknown backbone {backbone!r}; choose from {list(BACKBONES)}.")
+
+
+def default_anchor_sizes(min_size: int) -> tuple[int, ...]:
+    """One anchor size per FPN level p2-p6, scaled to the page size.
+
+    Small CPU pages (short side <= 512 px) use 8..128 px, which reach single text lines;
+    pages of 513-799 px use 16..256; full-size pages (>= 800 px, the paper's setting) 32..512.
+    """
+    base = 8 if min_size <= 512 else 16 if min_size < 800 else 32
+    return tuple(base * 2**i for i in range(5))
+
+
+def add_detector_config(cfg: CfgNode) -> CfgNode:
+    """Add this project's extra keys (idempotent): ``MODEL.TV_BACKBONE.*`` and
+    ``MODEL.BACKBONE.ARCH`` (the short backbone name, e.g. "R18"). Returns ``cfg``."""
+    add_torchvision_backbone_config(cfg)
+    if "ARCH" not in cfg.MODEL.BACKBONE:
+        cfg.MODEL.BACKBONE.ARCH = ""
+    return cfg
+
+
+def load_detector_cfg(path: str) -> CfgNode:
+    """Read a config saved with ``cfg.dump()`` (it may contain this project's extra keys)."""
+    cfg = add_detector_config(get_cfg())
+    cfg.merge_from_file(path)
+    return cfg
+
+
+def _check_local(path: str | None, what: str) -> str:
+    if not path:
+        return ""
+    if "://" in path:
+        raise ValueError(
+            f"{what}={path!r} looks like a URL; GraphKD never downloads weights. Download the file "
+            "yourself and pass its local path."
+        )
+    return str(path)
+
+
+def get_detector_cfg(
+    backbone: str,
+    num_classes: int,
+    *,
+    norm: str = "GN",
+    min_size: int | Sequence[int] = 512,
+    max_size: int | None = None,
+    image_size: int | None = None,
+    rois_per_image: int = 128,
+    anchor_sizes: Sequence[int] | None = None,
+    aspect_ratios: Sequence[float] = DOC_ASPECT_RATIOS,
+    weights: str | None = None,
+    trunk_weights: str | None = None,
+    freeze_at: int | None = None,
+    box_head_convs: int = 0,
+    device: str = "cpu",
+    overrides: Mapping[str, Any] | Sequence[Any] | None = None,
+) -> CfgNode:
+    """Faster R-CNN + FPN config for a document-layout detector.
+
+    Args:
+        backbone: "R18", "R34", "R50", "R101", "R152" (detectron2 ResNets; "R<depth>" for any
+            depth detectron2 builds), "MNV2" (MobileNetV2) or "EB0" (EfficientNet-B0).
+        num_classes: number of foreground classes K (box predictor outputs K + 1 scores).
+        norm: "GN" or "BN" (also "SyncBN") to train from scratch; "FrozenBN" for pretrained
+            BatchNorm weights (then the FPN and box head use no norm, as in detectron2's zoo).
+            A checkpoint must be loaded with the norm it was trained with.
+        min_size: short side of training images (int or tuple for multi-scale training); the
+            test size is the largest value.
+        max_size: long-side cap; default ``round(max(min_size) * 1333 / 800)``.
+        image_size: alias of ``min_size`` (the name used in the project's contract).
+        rois_per_image: RoIs sampled per image by the RoI heads (= RoIs seen by distillation).
+        anchor_sizes: one size per level p2-p6; default :func:`default_anchor_sizes`.
+        aspect_ratios: anchor height/width ratios, shared by all levels.
+        weights: local detectron2 checkpoint (``.pth``/``.pkl``) for the whole model or an
+            MSRA ImageNet ResNet ``.pkl``; stored in ``MODEL.WEIGHTS``, loaded by
+            :func:`detectors.build.build_detector`.
+        trunk_weights: local torchvision ImageNet state dict for "MNV2"/"EB0" trunks.
+        freeze_at: frozen backbone stages; default 2 with "FrozenBN", else 0.
+        box_head_convs: 3x3 convs before the two 1024-d FCs of the box head (0 = detectron2's
+            standard 2fc head; convs use ``norm``).
+        device: ``MODEL.DEVICE``.
+        overrides: extra ``{"KEY.PATH": value}`` (or detectron2's flat ``[key, value, ...]``
+            list) merged last.
+
+    Returns:
+        A detectron2 CfgNode (with :func:`add_detector_config` keys).
+    """
+    kind, depth = parse_backbone(backbone)
+    if norm not in NORMS:
+        raise ValueError(f"norm={norm!r} is not supported; choose from {list(NORMS)}.")
+    if int(num_classes) < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+    if rois_per_image < 1:
+        raise ValueError(f"rois_per_image must be >= 1, got {rois_per_image}.")
+    weights = _check_local(weights, "weights")
+    trunk_weights = _check_local(trunk_weights, "trunk_weights")
+    if trunk_weights and kind == "resnet":
+        raise ValueError(
+            "trunk_weights is for the torchvision trunks (MNV2, EB0); pass ImageNet ResNet "
+            "weights (.pkl) as weights= instead."
+        )
+    if image_size is not None:
+        min_size = image_size
+    sizes = (min_size,) if isinstance(min_size, int) else tuple(int(s) for s in min_size)
+    if max_size is None:
+        max_size = round(max(sizes) * 1333 / 800)
+    if anchor_sizes is None:
+        anchor_sizes = default_anchor_sizes(min(sizes))
+    if len(anchor_sizes) != 5:
+        raise ValueError(f"anchor_sizes needs one size per level p2-p6 (5), got {anchor_sizes}.")
+    if freeze_at is None:
+        freeze_at = 2 if norm == "FrozenBN" else 0
+    neck_norm = "" if norm == "FrozenBN" else norm
+
+    cfg = add_detector_config(get_cfg())
+    cfg.merge_from_file(str(_BASE_CONFIG))
+    cfg.MODEL.DEVICE = device
+    cfg.MODEL.WEIGHTS = weights
+    cfg.MODEL.MASK_ON = False
+    cfg.MODEL.BACKBONE.ARCH = backbone.strip().upper()
+    cfg.MODEL.BACKBONE.FREEZE_AT = int(freeze_at)
+    cfg.INPUT.FORMAT = "BGR"
+    cfg.MODEL.PIXEL_MEAN = list(_PIXEL_MEAN_BGR)
+    # MSRA ResNet weights were trained on [0, 255] pixels (std 1); everything else uses std.
+    use_caffe_std = kind == "resnet" and norm == "FrozenBN"
+    cfg.MODEL.PIXEL_STD = [1.0, 1.0, 1.0] if use_caffe_std else list(_PIXEL_STD_BGR)
+
+    if kind == "resnet":
+        cfg.MODEL.BACKBONE.NAME = "build_resnet_fpn_backbone"
+        cfg.MODEL.RESNETS.DEPTH = depth
+        cfg.MODEL.RESNETS.NORM = norm
+        cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64 if depth in (18, 34) else 256
+        # Caffe2-style stride in the 1x1 conv matches MSRA weights; torchvision style otherwise.
+        cfg.MODEL.RESNETS.STRIDE_IN_1X1 = norm == "FrozenBN"
+    else:
+        cfg.MODEL.BACKBONE.NAME = _TV_BUILDERS[kind]
+        cfg.MODEL.TV_BACKBONE.NORM = norm
+        cfg.MODEL.TV_BACKBONE.WEIGHTS = trunk_weights
+    cfg.MODEL.FPN.NORM = neck_norm
+    cfg.MODEL.FPN.OUT_CHANNELS = 256
+
+    cfg.MODEL.ANCHOR_GENERATOR.SIZES = [[int(s)] for s in anchor_sizes]
+    cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS = [[float(r) for r in aspect_ratios]]
+
+    cfg.MODEL.ROI_HEADS.NAME = "StandardROIHeads"
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = int(num_classes)
+    cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = int(rois_per_image)
+    cfg.MODEL.ROI_HEADS.IN_FEATURES = ["p2", "p3", "p4", "p5"]
+    cfg.MODEL.ROI_BOX_HEAD.NAME = "FastRCNNConvFCHead"
+    cfg.MODEL.ROI_BOX_HEAD.POOLER_TYPE = "ROIAlignV2"
+    cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 7
+    cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO = 0
+    cfg.MODEL.ROI_BOX_HEAD.NUM_CONV = int(box_head_convs)
+    cfg.MODEL.ROI_BOX_HEAD.NUM_FC = 2
+    cfg.MODEL.ROI_BOX_HEAD.NORM = neck_norm
+
+    cfg.INPUT.MIN_SIZE_TRAIN = sizes
+    cfg.INPUT.MIN_SIZE_TEST = max(sizes)
+    cfg.INPUT.MAX_SIZE_TRAIN = int(max_size)
+    cfg.INPUT.MAX_SIZE_TEST = int(max_size)
+    # Mirrored pages are not documents (mirrored glyphs, reversed reading order).
+    cfg.INPUT.RANDOM_FLIP = "none"
+
+    if overrides:
+        if isinstance(overrides, Mapping):
+            flat: list[Any] = [x for kv in overrides.items() for x in kv]
+        else:
+            flat = list(overrides)
+        cfg.merge_from_list(flat)
+    return cfg

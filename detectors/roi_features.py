@@ -1,0 +1,220 @@
+"""RoI features of a student and a frozen teacher on the SAME sampled boxes, for distillation.
+
+One call runs the student's training path of :class:`GeneralizedRCNN` step by step with
+detectron2's stock components (backbone, RPN, ``StandardROIHeads.label_and_sample_proposals``,
+``box_pooler``, ``box_head``, ``box_predictor`` and its ``losses``), then pools the student's
+sampled boxes from the teacher's FPN with the teacher's own pooler (identical settings, checked).
+``RoIFeatures.losses`` is exactly the dict ``student(batched_inputs)`` returns in training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from detectron2.modeling import GeneralizedRCNN
+from detectron2.structures import Instances
+from detectron2.utils.events import EventStorage, get_event_storage
+from torch import Tensor
+
+__all__ = ["RoIFeatures", "extract_roi_features"]
+
+
+@dataclass
+class RoIFeatures:
+    """Per-image RoI tensors (lists of length B, the batch size) and both models' FPN maps.
+
+    N_i RoIs in image i (``rois_per_image`` or fewer), C = FPN channels (256), K = num classes.
+    Boxes are XYXY in the coordinates of the (resized) input images, ``image_sizes`` (h, w).
+    """
+
+    student_features: list[Tensor]  # (N_i, C, 7, 7), attached to the student's graph
+    teacher_features: list[Tensor]  # (N_i, C, 7, 7), no grad
+    boxes: list[Tensor]  # (N_i, 4) float, no grad, shared by both models
+    gt_classes: list[Tensor]  # (N_i,) long in [0, K]; K = background
+    gt_instance: list[Tensor]  # (N_i,) long: matched GT instance index in the image, -1 for bg
+    student_logits: list[Tensor]  # (N_i, K + 1), grad
+    teacher_logits: list[Tensor]  # (N_i, K + 1), no grad
+    student_deltas: list[Tensor]  # (N_i, 4K) (or (N_i, 4) class-agnostic), grad
+    teacher_deltas: list[Tensor]  # same shape, no grad
+    proposal_losses: dict[str, Tensor]  # RPN: loss_rpn_cls, loss_rpn_loc
+    detector_losses: dict[str, Tensor]  # box head: loss_cls, loss_box_reg
+    student_fpn: dict[str, Tensor]  # "p2".."p6": (B, C, H_l, W_l), grad
+    teacher_fpn: dict[str, Tensor]  # "p2".."p6": (B, C, H_l, W_l), no grad
+    proposals: list[Instances]  # the sampled RoIs as detectron2 Instances (gt_* fields)
+    image_sizes: list[tuple[int, int]]  # (h, w) of each image before padding
+    num_classes: int  # K
+
+    @property
+    def losses(self) -> dict[str, Tensor]:
+        """The student's detection losses, as ``GeneralizedRCNN.forward`` returns them."""
+        return {**self.detector_losses, **self.proposal_losses}
+
+    @property
+    def num_rois(self) -> list[int]:
+        return [len(b) for b in self.boxes]
+
+    @property
+    def is_fg(self) -> list[Tensor]:
+        """(N_i,) bool: RoIs matched to a GT instance."""
+        return [g >= 0 for g in self.gt_instance]
+
+    def teacher_bg_prob(self) -> list[Tensor]:
+        """(N_i,) teacher's softmax probability of background (for hard-background mining)."""
+        return [logits.softmax(dim=-1)[:, -1] for logits in self.teacher_logits]
+
+
+def _storage() -> contextlib.AbstractContextManager:
+    # detectron2's RPN / RoI heads log to the current EventStorage; trainers provide one.
+    try:
+        get_event_storage()
+        return contextlib.nullcontext()
+    except AssertionError:
+        return EventStorage()
+
+
+def _pooler_signature(model: GeneralizedRCNN) -> tuple:
+    heads = model.roi_heads
+    pooler = heads.box_pooler
+    return (
+        tuple(heads.box_in_features),
+        tuple(pooler.output_size),
+        pooler.min_level,
+        pooler.max_level,
+        pooler.canonical_level,
+        pooler.canonical_box_size,
+        tuple(repr(m) for m in pooler.level_poolers),
+    )
+
+
+def _check_models(student: GeneralizedRCNN, teacher: GeneralizedRCNN, batched_inputs) -> None:
+    for name, model in (("student", student), ("teacher", teacher)):
+        heads = getattr(model, "roi_heads", None)
+        if heads is None or not hasattr(heads, "box_pooler") or model.proposal_generator is None:
+            raise ValueError(
+                f"The {name} must be a detectron2 GeneralizedRCNN with an RPN and "
+                f"StandardROIHeads (got {type(model).__name__})."
+            )
+        if getattr(heads, "mask_on", False) or getattr(heads, "keypoint_on", False):
+            raise ValueError(f"The {name} has mask/keypoint heads; only box detectors are handled.")
+    if not student.training:
+        raise ValueError(
+            "The student must be in training mode (call student.train()): RoI sampling and the "
+            "detection losses are training-time steps."
+        )
+    if student.roi_heads.num_classes != teacher.roi_heads.num_classes:
+        raise ValueError(
+            f"Teacher has {teacher.roi_heads.num_classes} classes, student has "
+            f"{student.roi_heads.num_classes}; both must be trained on the same dataset."
+        )
+    if _pooler_signature(student) != _pooler_signature(teacher):
+        raise ValueError(
+            "Teacher and student RoI poolers differ; distillation needs identical pooler settings "
+            f"(ROI_HEADS.IN_FEATURES and ROI_BOX_HEAD.POOLER_*):\n student: "
+            f"{_pooler_signature(student)}\n teacher: {_pooler_signature(teacher)}"
+        )
+    if not batched_inputs:
+        raise ValueError("batched_inputs is empty.")
+    if any("instances" not in x for x in batched_inputs):
+        raise ValueError(
+            "Every batched input needs ground-truth 'instances' (a training batch from "
+            "detectron2's DatasetMapper with is_train=True)."
+        )
+
+
+def _with_instance_ids(targets: list[Instances]) -> list[Instances]:
+    """Shallow copies of the targets with a ``gt_instance`` field = arange(num GT).
+
+    ``label_and_sample_proposals`` copies every ``gt_*`` target field onto the sampled proposals
+    through its matcher's indices, so the matched GT index comes from detectron2's own matching.
+    """
+    out = []
+    for t in targets:
+        t = Instances(t.image_size, **t.get_fields())
+        t.gt_instance = torch.arange(len(t), device=t.gt_classes.device)
+        out.append(t)
+    return out
+
+
+def _teacher_inputs(batched_inputs: list[dict], student, teacher) -> list[dict]:
+    # Both models read the same decoded images; reverse channels if their formats disagree.
+    formats = {student.input_format, teacher.input_format}
+    if formats == {"RGB", "BGR"}:
+        return [{**x, "image": x["image"].flip(0)} for x in batched_inputs]
+    return batched_inputs
+
+
+def extract_roi_features(
+    student: GeneralizedRCNN, teacher: GeneralizedRCNN, batched_inputs: list[dict]
+) -> RoIFeatures:
+    """Run the student's training forward and pool its sampled RoIs from both models.
+
+    Args:
+        student: detectron2 Faster R-CNN (FPN, StandardROIHeads) in training mode.
+        teacher: same kind of model with the same classes and pooler settings; it is put in eval
+            mode and run under ``torch.no_grad()`` (its own pixel mean/std, its own padding).
+        batched_inputs: a training batch as for ``GeneralizedRCNN.forward``: dicts with "image"
+            (3, H, W) in the student's ``INPUT.FORMAT`` and "instances" (gt_boxes, gt_classes).
+
+    Returns:
+        :class:`RoIFeatures`. Student tensors keep their graph; ``.losses`` can replace
+        ``student(batched_inputs)``.
+    """
+    _check_models(student, teacher, batched_inputs)
+    teacher.eval()
+    heads = student.roi_heads
+    with _storage():
+        images = student.preprocess_image(batched_inputs)
+        targets = [x["instances"].to(student.device) for x in batched_inputs]
+        student_fpn = student.backbone(images.tensor)
+        proposals, proposal_losses = student.proposal_generator(images, student_fpn, targets)
+        sampled = heads.label_and_sample_proposals(proposals, _with_instance_ids(targets))
+        boxes = [p.proposal_boxes for p in sampled]
+        student_pooled = heads.box_pooler([student_fpn[f] for f in heads.box_in_features], boxes)
+        student_logits, student_deltas = heads.box_predictor(heads.box_head(student_pooled))
+        detector_losses = heads.box_predictor.losses((student_logits, student_deltas), sampled)
+
+    with torch.no_grad():
+        t_heads = teacher.roi_heads
+        t_images = teacher.preprocess_image(_teacher_inputs(batched_inputs, student, teacher))
+        teacher_fpn = teacher.backbone(t_images.tensor)
+        t_boxes = [b.to(teacher.device) for b in boxes]
+        teacher_pooled = t_heads.box_pooler(
+            [teacher_fpn[f] for f in t_heads.box_in_features], t_boxes
+        )
+        teacher_logits, teacher_deltas = t_heads.box_predictor(t_heads.box_head(teacher_pooled))
+
+    num_classes = heads.num_classes
+    gt_classes, gt_instance = [], []
+    for p in sampled:
+        fg = (p.gt_classes >= 0) & (p.gt_classes < num_classes)
+        ids = p.gt_instance if p.has("gt_instance") else torch.full_like(p.gt_classes, -1)
+        p.gt_instance = torch.where(fg, ids, torch.full_like(ids, -1))
+        gt_classes.append(p.gt_classes)
+        gt_instance.append(p.gt_instance)
+
+    counts = [len(p) for p in sampled]
+    device = student.device
+
+    def split(x: Tensor) -> list[Tensor]:
+        return list(x.to(device).split(counts))
+
+    return RoIFeatures(
+        student_features=split(student_pooled),
+        teacher_features=split(teacher_pooled),
+        boxes=[b.tensor for b in boxes],
+        gt_classes=gt_classes,
+        gt_instance=gt_instance,
+        student_logits=split(student_logits),
+        teacher_logits=split(teacher_logits),
+        student_deltas=split(student_deltas),
+        teacher_deltas=split(teacher_deltas),
+        proposal_losses=proposal_losses,
+        detector_losses=detector_losses,
+        student_fpn=student_fpn,
+        teacher_fpn={k: v.to(device) for k, v in teacher_fpn.items()},
+        proposals=sampled,
+        image_sizes=list(images.image_sizes),
+        num_classes=num_classes,
+    )
