@@ -534,22 +534,79 @@ def test_channel_adapter_modes_and_layouts():
 
 
 # --------------------------------------------------------------------------- integration
-def test_with_graph_builder_if_available():
+def _builder_inputs(seed=0, n_img=2, n=12, c_t=8, c_s=4):
+    g = torch.Generator().manual_seed(seed)
+    t_feats = [torch.randn(n, c_t, 7, 7, generator=g) for _ in range(n_img)]
+    s_feats = [torch.randn(n, c_s, 7, 7, generator=g, requires_grad=True) for _ in range(n_img)]
+    xy = torch.rand(n_img, n, 2, generator=g) * 80
+    boxes = [torch.cat([p, p + 10 + 10 * torch.rand(n, 2, generator=g)], 1) for p in xy]
+    gt_classes = [torch.tensor([0, 0, 0, 1, 1, 2, 3, 4, 5, 5, 0, 2]) for _ in range(n_img)]
+    gt_instance = [torch.tensor([0, 0, 1, 2, 2, 3, 4, 5, -1, -1, 6, 7]) for _ in range(n_img)]
+    bg_prob = [torch.full((n,), 0.1) for _ in range(n_img)]  # teacher unsure: bg RoIs are kept
+    return t_feats, s_feats, boxes, gt_classes, gt_instance, bg_prob
+
+
+@pytest.mark.parametrize("kd", ["graphkd", "dsig"])
+def test_with_graph_builder_if_available(kd):
     try:
         from graph import GraphBuilder
     except ImportError as err:  # graph/ is written in parallel
         pytest.skip(f"graph.GraphBuilder not importable yet ({err})")
-    g = torch.Generator().manual_seed(0)
-    n_img, n, k = 2, 12, 5
-    t_feats = [torch.randn(n, 8, 7, 7, generator=g) for _ in range(n_img)]
-    s_feats = [torch.randn(n, 8, 7, 7, generator=g, requires_grad=True) for _ in range(n_img)]
-    boxes = [torch.rand(n, 4, generator=g).sort(dim=1).values * 100 for _ in range(n_img)]
-    gt_classes = [torch.tensor([0, 0, 0, 1, 1, 2, 3, 4, 5, 5, 0, 2]) for _ in range(n_img)]
-    gt_instance = [torch.tensor([0, 0, 1, 2, 2, 3, 4, 5, -1, -1, 6, 7]) for _ in range(n_img)]
-    builder = GraphBuilder(text_classes=[0, 1, 2], num_classes=k)
-    teacher, student = builder.build_pair(t_feats, s_feats, boxes, gt_classes, gt_instance)
-    kd = KDLoss(KDLossConfig(), student_channels=8, teacher_channels=8)
-    out = kd(teacher, student)
-    assert set(out) == {"loss_kd_node", "loss_kd_edge", "loss_kd_struct"}
+    k, c_t, c_s = 5, 8, 4
+    if kd == "graphkd":
+        builder = GraphBuilder(
+            text_classes=[0, 1, 2], num_classes=k, teacher_channels=c_t, student_channels=c_s
+        )
+        cfg = KDLossConfig()
+    else:
+        builder = GraphBuilder(
+            num_classes=k,
+            teacher_channels=c_t,
+            student_channels=c_s,
+            split_mode="none",
+            merge=False,
+            edge_metric="cosine",
+        )
+        cfg = KDLossConfig(node_mode="dsig", struct=False)
+    t_feats, s_feats, boxes, gt_classes, gt_instance, bg_prob = _builder_inputs(c_t=c_t, c_s=c_s)
+    teacher, student = builder.build_pair(
+        t_feats, s_feats, boxes, gt_classes, gt_instance, teacher_bg_prob=bg_prob
+    )
+    kd_loss = KDLoss(cfg, student_channels=c_s, teacher_channels=c_t)
+    out = kd_loss(teacher, student)
+    assert set(out) == {f"loss_kd_{t}" for t in cfg.enabled_terms()}
+    assert all(torch.isfinite(v) and v > 0 for v in out.values())
     sum(out.values()).backward()
-    assert all(x.grad is not None for x in s_feats)
+    assert all(x.grad is not None and x.grad.abs().sum() > 0 for x in s_feats)
+    assert kd_loss.adapter.conv.weight.grad is not None
+    if kd == "dsig":  # the builder's cosine edges give DSIG's dense cosine-matrix edge loss
+        want = _dense_cosine_edge_loss(
+            [teacher.get_example(i).x for i in range(teacher.num_graphs)],
+            [student.get_example(i).x for i in range(student.num_graphs)],
+        )
+        assert torch.allclose(out["loss_kd_edge"], want, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_kdloss_on_cuda_matches_cpu():
+    t, s, _, _ = make_pair(TYPES + [[], [BG]])
+    ex = _extras()
+    kd = KDLoss(KDLossConfig(**ALL_ON), student_channels=C, teacher_channels=C)
+    cpu = kd(t, s, **ex)
+    dev = torch.device("cuda")
+    ex_dev = {
+        k: (
+            {p: x.detach().to(dev).requires_grad_(True) for p, x in v.items()}
+            if isinstance(v, dict)
+            else v.detach().to(dev)
+        )
+        for k, v in ex.items()
+    }
+    t_dev, s_dev = t.detach().to(dev), s.detach().to(dev)
+    s_dev.x.requires_grad_(True)
+    out = kd.to(dev)(t_dev, s_dev, **ex_dev)
+    for k, v in cpu.items():
+        assert out[k].device.type == "cuda"
+        assert torch.allclose(out[k].cpu(), v.detach(), rtol=1e-4, atol=1e-6), k
+    sum(out.values()).backward()
+    assert s_dev.x.grad is not None and torch.isfinite(s_dev.x.grad).all()
