@@ -20,6 +20,16 @@ _LAZY = {
     "RoIFeatures": "roi_features",
     "extract_roi_features": "roi_features",
     "make_dummy_batch": "dummy",
+    # datasets / synthetic documents / evaluation
+    "DATASETS": "datasets",
+    "dataset_root": "datasets",
+    "register_dataset": "datasets",
+    "register_coco_dataset": "datasets",
+    "generate_synthetic": "synthetic",
+    "ensure_synthetic": "synthetic",
+    "prima_to_coco": "prima",
+    "evaluate_coco": "evaluation",
+    "COCOBoxEvaluator": "evaluation",
 }
 
 __all__ = sorted(_LAZY)
