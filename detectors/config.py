@@ -124,7 +124,8 @@ def get_detector_cfg(
         num_classes: number of foreground classes K (box predictor outputs K + 1 scores).
         norm: "GN" or "BN" (also "SyncBN") to train from scratch; "FrozenBN" for pretrained
             BatchNorm weights (then the FPN and box head use no norm, as in detectron2's zoo).
-            A checkpoint must be loaded with the norm it was trained with.
+            A checkpoint must be loaded with the norm it was trained with; FrozenBN from random
+            init does not train (its statistics stay at identity).
         min_size: short side of training images (int or tuple for multi-scale training); the
             test size is the largest value.
         max_size: long-side cap; default ``round(max(min_size) * 1333 / 800)``.
