@@ -1,0 +1,56 @@
+"""graph: structured instance graphs from RoI features (pure torch + torch_geometric).
+
+Builds GraphKD's teacher / student instance graphs: nodes from pooled RoI features (fg + mined
+hard bg), a text / non-text split by running class-conditional Gaussian statistics, text-node
+merging, and complete directed edges weighted by Mahalanobis distance under a running, shrunk
+covariance. Never imports detectron2.
+"""
+
+from .builder import (
+    EDGE_METRICS,
+    SPLIT_MODES,
+    GraphBuilder,
+    build_instance_graph,
+    complete_edge_index,
+    similarity_from_distance,
+)
+from .descriptors import descriptor_dim, node_descriptors
+from .gaussian_stats import GaussianStats, cholesky_with_jitter, shrink_covariance
+from .mahalanobis import (
+    batched_pairwise_mahalanobis,
+    pairwise_euclidean,
+    pairwise_mahalanobis,
+    whiten,
+)
+from .merging import MergeResult, agglomerate, merge_text_nodes, pool_by_cluster, union_boxes
+from .mining import background_ce, mine_hard_background
+from .types import EdgeType, NodeType, check_finite, edge_types
+
+__all__ = [
+    "EDGE_METRICS",
+    "SPLIT_MODES",
+    "EdgeType",
+    "GaussianStats",
+    "GraphBuilder",
+    "MergeResult",
+    "NodeType",
+    "agglomerate",
+    "background_ce",
+    "batched_pairwise_mahalanobis",
+    "build_instance_graph",
+    "check_finite",
+    "cholesky_with_jitter",
+    "complete_edge_index",
+    "descriptor_dim",
+    "edge_types",
+    "merge_text_nodes",
+    "mine_hard_background",
+    "node_descriptors",
+    "pairwise_euclidean",
+    "pairwise_mahalanobis",
+    "pool_by_cluster",
+    "shrink_covariance",
+    "similarity_from_distance",
+    "union_boxes",
+    "whiten",
+]

@@ -1,0 +1,209 @@
+"""Text-node merging (pooling): same-GT-instance pooling, then adaptive agglomerative merging.
+
+Text RoIs dominate document pages. Step A pools text RoIs matched to the same GT instance into one
+node; step B merges the closest pair of text clusters (centroid linkage in the teacher's whitened
+descriptor space, i.e. by Mahalanobis distance) while text nodes outnumber ``ratio`` x non-text
+nodes. Non-text and background nodes are never merged. The result is a cluster vector (RoI ->
+node) that is applied to both the teacher and the student graph.
+
+Node order convention: nodes are sorted by the smallest RoI index they contain, so with merging
+off node i is the i-th kept RoI, and the order is equivariant to permutations of the RoIs.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+from torch_geometric.nn.pool.consecutive import consecutive_cluster
+from torch_geometric.utils import scatter
+
+from .gaussian_stats import GaussianStats
+from .mahalanobis import whiten
+from .types import NodeType, check_finite
+
+__all__ = ["MergeResult", "merge_text_nodes", "agglomerate", "pool_by_cluster", "union_boxes"]
+
+
+class MergeResult(NamedTuple):
+    """Output of :func:`merge_text_nodes` (n = number of nodes, N = number of RoIs)."""
+
+    cluster: Tensor  #: (N,) long, RoI -> node in [0, n), -1 for dropped RoIs
+    num_nodes: int  #: n
+    node_type: Tensor  #: (n,) long NodeType of each node
+    cluster_size: Tensor  #: (n,) long number of RoIs pooled into each node
+    z: Tensor  #: (n, D) scatter mean of the RoI descriptors of each node
+    merges_step_a: int  #: RoIs absorbed by same-instance pooling (kept RoIs - step-A nodes)
+    merges_step_b: int  #: agglomerative merges performed
+
+
+def pool_by_cluster(src: Tensor, cluster: Tensor, num_nodes: int, reduce: str = "mean") -> Tensor:
+    """Scatter-reduce RoI rows into node rows, ignoring dropped RoIs (cluster == -1).
+
+    Args:
+        src: (N, ...) per-RoI tensor.
+        cluster: (N,) long RoI -> node or -1.
+        num_nodes: n.
+        reduce: "mean", "sum", "min" or "max".
+
+    Returns:
+        (n, ...) differentiable w.r.t. ``src``.
+    """
+    kept = cluster >= 0
+    idx = cluster[kept]
+    if idx.numel() == num_nodes and bool((idx == torch.arange(num_nodes, device=idx.device)).all()):
+        return src[kept]  # identity clustering: plain gather, no scatter needed
+    return scatter(src[kept], idx, dim=0, dim_size=num_nodes, reduce=reduce)
+
+
+def union_boxes(boxes: Tensor, cluster: Tensor, num_nodes: int) -> Tensor:
+    """(n, 4) union (x1, y1, x2, y2) box of the RoIs of each node."""
+    lo = pool_by_cluster(boxes[:, :2], cluster, num_nodes, reduce="min")
+    hi = pool_by_cluster(boxes[:, 2:], cluster, num_nodes, reduce="max")
+    return torch.cat([lo, hi], dim=1)
+
+
+@torch.no_grad()
+def agglomerate(w: Tensor, size: Tensor, num_merges: int) -> Tensor:
+    """Greedy centroid-linkage agglomeration: merge the closest pair of clusters num_merges times.
+
+    Loops over merge steps only; each step is an argmin over the (K, K) distance matrix and an
+    O(K D) update of one row/column (the merged centroid is the size-weighted mean, which equals
+    the descriptor mean of all pooled RoIs). Ties go to the lowest flat index; the merged cluster
+    keeps the lower index.
+
+    Args:
+        w: (K, D) cluster centroids in whitened space (Euclidean = Mahalanobis).
+        size: (K,) number of RoIs behind each centroid (weights).
+        num_merges: number of merges, 0 <= num_merges < K.
+
+    Returns:
+        (K,) long root cluster of each input cluster (a cluster index in [0, K)).
+    """
+    K = w.shape[0]
+    parent = torch.arange(K, device=w.device)
+    if num_merges <= 0 or K < 2:
+        return parent
+    w = w.to(torch.float64).clone()
+    size = size.to(torch.float64).clone()
+    inf = torch.tensor(float("inf"), dtype=torch.float64, device=w.device)
+    dist = torch.cdist(w, w, compute_mode="donot_use_mm_for_euclid_dist")
+    dist.fill_diagonal_(float("inf"))
+    dead = torch.zeros(K, dtype=torch.bool, device=w.device)
+    for _ in range(min(num_merges, K - 1)):
+        flat = int(torch.argmin(dist))
+        i, j = divmod(flat, K)
+        a, b = min(i, j), max(i, j)
+        parent[b] = a
+        w[a] = (size[a] * w[a] + size[b] * w[b]) / (size[a] + size[b])
+        size[a] += size[b]
+        dead[b] = True
+        row = torch.linalg.vector_norm(w - w[a], dim=1)
+        row = torch.where(dead, inf, row)
+        row[a] = inf
+        dist[a] = row
+        dist[:, a] = row
+        dist[b] = inf
+        dist[:, b] = inf
+    # Pointer jumping resolves chains (b -> a -> ...) in O(log K) vectorised passes.
+    while True:
+        nxt = parent[parent]
+        if bool((nxt == parent).all()):
+            return parent
+        parent = nxt
+
+
+def merge_text_nodes(
+    z: Tensor,
+    node_type: Tensor,
+    gt_instance: Tensor,
+    stats: GaussianStats | Tensor | None = None,
+    keep: Tensor | None = None,
+    ratio: float | None = 1.0,
+    merge_instances: bool = True,
+    min_text_nodes: int = 1,
+) -> MergeResult:
+    """Cluster the RoIs of one image into graph nodes (teacher side; apply the result to both).
+
+    Step A (``merge_instances``): kept text RoIs with the same ``gt_instance >= 0`` become one node.
+    Step B (``ratio`` not None): while #text nodes > max(min_text_nodes, floor(ratio * #non-text
+    nodes)), merge the two closest text clusters by Mahalanobis distance between their centroids
+    (under ``stats``). Non-text and BG nodes are never merged; BG nodes do not count as non-text.
+
+    Args:
+        z: (N, D) RoI descriptors (teacher's); only read, never differentiated.
+        node_type: (N,) long NodeType per RoI.
+        gt_instance: (N,) long matched GT instance per RoI, -1 for background.
+        stats: running teacher :class:`GaussianStats`, a (D, D) covariance, or None (Euclidean).
+        keep: (N,) bool RoIs that become nodes (default: all).
+        ratio: target text / non-text ratio, or None to skip step B.
+        merge_instances: run step A.
+        min_text_nodes: step B never goes below this many text nodes (if there were that many).
+
+    Returns:
+        :class:`MergeResult` with the cluster vector and pooled node tensors.
+    """
+    N = node_type.shape[0]
+    if (
+        z.shape[:1] != (N,)
+        or gt_instance.shape != (N,)
+        or (keep is not None and keep.shape != (N,))
+    ):
+        raise ValueError(
+            f"merge_text_nodes expects z (N, D), node_type/gt_instance/keep (N,); got "
+            f"{tuple(z.shape)}, {tuple(node_type.shape)}, {tuple(gt_instance.shape)}, "
+            f"{None if keep is None else tuple(keep.shape)}"
+        )
+    if ratio is not None and ratio < 0:
+        raise ValueError(f"merge ratio must be >= 0 or None, got {ratio}")
+    check_finite(z, "merge_text_nodes(z)")
+    device = node_type.device
+    z = z.detach()
+    keep = torch.ones(N, dtype=torch.bool, device=device) if keep is None else keep.bool()
+    idx = torch.arange(N, device=device)
+    is_text = keep & (node_type == NodeType.TEXT)
+
+    # Step A: representative = smallest RoI index of the same GT instance among kept text RoIs.
+    rep = torch.where(keep, idx, -1)
+    in_inst = is_text & (gt_instance >= 0) if merge_instances else torch.zeros_like(is_text)
+    if bool(in_inst.any()):
+        inst = gt_instance[in_inst]
+        first = scatter(idx[in_inst], inst, dim=0, dim_size=int(inst.max()) + 1, reduce="min")
+        rep[in_inst] = first[inst]
+    kept = rep >= 0
+    num_kept = int(kept.sum())
+    cluster = torch.full((N,), -1, dtype=torch.long, device=device)
+    if num_kept == 0:
+        return MergeResult(cluster, 0, node_type.new_zeros(0), idx.new_zeros(0), z[:0], 0, 0)
+    cluster_a, _ = consecutive_cluster(rep[kept])
+    n_a = int(cluster_a.max()) + 1
+    cluster[kept] = cluster_a
+    type_a = pool_by_cluster(node_type, cluster, n_a, reduce="min")  # members share one type
+    size_a = pool_by_cluster(torch.ones_like(idx), cluster, n_a, reduce="sum")
+
+    # Step B: agglomerate step-A text nodes in the teacher's whitened space.
+    merges_b = 0
+    text_nodes = (type_a == NodeType.TEXT).nonzero().flatten()
+    if ratio is not None:
+        n_nontext = int((type_a == NodeType.NONTEXT).sum())
+        target = max(int(min_text_nodes), int(ratio * n_nontext + 1e-9))
+        merges_b = max(0, text_nodes.numel() - target)
+    if merges_b > 0:
+        w_a = pool_by_cluster(whiten(z.to(torch.float64), stats), cluster, n_a)
+        root = agglomerate(w_a[text_nodes], size_a[text_nodes], merges_b)
+        label = torch.arange(n_a, device=device)
+        label[text_nodes] = text_nodes[root]
+        # text_nodes is ascending and roots keep the lower index -> order by smallest RoI kept.
+        cluster_b, _ = consecutive_cluster(label[cluster_a])
+        cluster[kept] = cluster_b
+    n = int(cluster[kept].max()) + 1
+    return MergeResult(
+        cluster=cluster,
+        num_nodes=n,
+        node_type=pool_by_cluster(node_type, cluster, n, reduce="min"),
+        cluster_size=pool_by_cluster(torch.ones_like(idx), cluster, n, reduce="sum"),
+        z=pool_by_cluster(z, cluster, n),
+        merges_step_a=num_kept - n_a,
+        merges_step_b=merges_b,
+    )
