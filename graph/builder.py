@@ -294,8 +294,6 @@ class GraphBuilder(nn.Module):
     # ------------------------------------------------------------------ helpers
     def _validate(self, tf, sf, boxes, gt_classes, gt_instance, bg_prob) -> None:
         B = len(tf)
-        if B == 0:
-            raise ValueError("build_pair got no images (empty teacher_features list)")
         for name, lst in (
             ("student_features", sf),
             ("boxes", boxes),
@@ -370,42 +368,47 @@ class GraphBuilder(nn.Module):
             edge-type column; the teacher's tensors have no autograd history. ``cluster`` holds
             per-image node indices (-1 = dropped RoI) and is not offset in the Batch.
         """
+        if len(teacher_features) == 0:
+            raise ValueError("build_pair got no images (empty teacher_features list)")
         if self.check_inputs:
             self._validate(
                 teacher_features, student_features, boxes, gt_classes, gt_instance, teacher_bg_prob
             )
         B = len(teacher_features)
         tf = [f.detach() for f in teacher_features]
-        zt = [node_descriptors(f, self.descriptor) for f in tf]
-        zs = [node_descriptors(f, self.descriptor) for f in student_features]
+        counts = [int(f.shape[0]) for f in tf]
+        zt = torch.cat([node_descriptors(f, self.descriptor) for f in tf])
+        zs = torch.cat([node_descriptors(f, self.descriptor) for f in student_features])
         roles = [self._roles(c, g) for c, g in zip(gt_classes, gt_instance)]
 
-        if update_stats and self.needs_stats and B:
+        if update_stats and self.needs_stats:
             fg = torch.cat([~r[0] for r in roles])
             txt = torch.cat([r[1] for r in roles])[fg]
-            self.teacher_stats.update(torch.cat(zt)[fg], txt)
-            self.student_stats.update(torch.cat(zs).detach()[fg], txt)
+            self.teacher_stats.update(zt[fg], txt)
+            self.student_stats.update(zs.detach()[fg], txt)
 
+        # Whiten every RoI once per model (one triangular solve each): whitening is affine, so
+        # pooled whitened RoIs are whitened node descriptors and all distances are Euclidean.
+        wt = self.teacher_stats.whiten(zt) if self.needs_stats else zt
+        ws = self.student_stats.whiten(zs) if self.edge_metric == "mahalanobis" else None
         t_ready = self.teacher_stats.is_ready
         split_source = self.split_mode
         if self.split_mode == "covariance" and not t_ready:
             split_source = "gt_fallback"
+        pred_all = self.teacher_stats.classify(wt, whitened=True) if t_ready else None
         agree_n, agree_sum = 0, 0.0
-        t_stats = self.teacher_stats if self.teacher_stats.covariance_ready else None
-        s_stats = self.student_stats if self.student_stats.covariance_ready else None
 
         merges: list[MergeResult] = []
         kept_bg = 0
-        for i in range(B):  # per image: roles, mining, clustering (no loops over RoIs or pairs)
-            is_bg, is_text = roles[i]
+        for i, (wt_i, (is_bg, is_text)) in enumerate(zip(wt.split(counts), roles)):
+            # Per image: roles, mining, clustering (no Python loops over RoIs or pairs).
             fg = ~is_bg
-            if t_ready and bool(fg.any()):
-                pred = self.teacher_stats.classify(zt[i][fg])
-                agree_sum += float((pred == is_text[fg]).sum())
+            if pred_all is not None:
+                pred = pred_all[sum(counts[:i]) : sum(counts[: i + 1])]
+                agree_sum += float((pred == is_text)[fg].sum())
                 agree_n += int(fg.sum())
                 if split_source == "covariance":
-                    is_text = is_text.clone()
-                    is_text[fg] = pred
+                    is_text = fg & pred
             if split_source == "none":
                 is_text = torch.zeros_like(is_text)
             node_type = torch.full_like(gt_classes[i], int(NodeType.NONTEXT))
@@ -420,10 +423,10 @@ class GraphBuilder(nn.Module):
             kept_bg += int((keep & is_bg).sum())
             merges.append(
                 merge_text_nodes(
-                    zt[i],
+                    wt_i,  # already whitened: Euclidean here = teacher Mahalanobis
                     node_type,
                     gt_instance[i],
-                    t_stats,
+                    None,
                     keep=keep,
                     ratio=self.merge_ratio if self.merge else None,
                     merge_instances=self.merge,
@@ -431,8 +434,8 @@ class GraphBuilder(nn.Module):
                 )
             )
 
-        teacher = self._build_side(tf, zt, boxes, merges, t_stats)
-        student = self._build_side(student_features, zs, boxes, merges, s_stats)
+        teacher = self._build_side(tf, zt, wt, boxes, merges)
+        student = self._build_side(student_features, zs, ws, boxes, merges)
 
         nt = torch.cat([m.node_type for m in merges]) if B else torch.zeros(0, dtype=torch.long)
         self.last_stats = {
@@ -460,28 +463,49 @@ class GraphBuilder(nn.Module):
     def _build_side(
         self,
         features: Sequence[Tensor],
-        z_roi: Sequence[Tensor],
+        z: Tensor,
+        w: Tensor | None,
         boxes: Sequence[Tensor],
         merges: Sequence[MergeResult],
-        stats: GaussianStats | None,
     ) -> Batch:
-        """One model's Batch from shared clusters; distances for all images in one batched call."""
-        xs, zs, bxs = [], [], []
-        for f, z, b, m in zip(features, z_roi, boxes, merges):
-            xs.append(pool_by_cluster(f.flatten(1), m.cluster, m.num_nodes))
-            zs.append(pool_by_cluster(z, m.cluster, m.num_nodes))
-            bxs.append(union_boxes(b.to(f.dtype), m.cluster, m.num_nodes))
-        if self.edge_metric == "mahalanobis" and merges:
-            counts = torch.tensor([m.num_nodes for m in merges], device=zs[0].device)
-            batch = torch.repeat_interleave(torch.arange(len(merges), device=counts.device), counts)
-            dense, _ = batched_pairwise_mahalanobis(torch.cat(zs), batch, stats, len(merges))
+        """One model's Batch from the shared clusters.
+
+        Args:
+            features: per image (N_i, C, H, W).
+            z: (sum N_i, D) RoI descriptors; w: their whitened version (None for cosine edges).
+            boxes: per image (N_i, 4).
+            merges: per image clustering (from the teacher).
+        """
+        cluster = torch.cat(
+            [
+                m.cluster + torch.where(m.cluster >= 0, off, 0)
+                for m, off in zip(merges, _offsets(merges))
+            ]
+        )
+        n_total = sum(m.num_nodes for m in merges)
+        z_nodes = pool_by_cluster(z, cluster, n_total).split([m.num_nodes for m in merges])
+        xs = [
+            pool_by_cluster(f.flatten(1), m.cluster, m.num_nodes) for f, m in zip(features, merges)
+        ]
+        bxs = [
+            union_boxes(b.to(f.dtype), m.cluster, m.num_nodes)
+            for f, b, m in zip(features, boxes, merges)
+        ]
+        if self.edge_metric == "mahalanobis":
+            # All images in one batched computation on the pooled whitened descriptors.
+            w_nodes = pool_by_cluster(w, cluster, n_total)
+            batch = torch.repeat_interleave(
+                torch.arange(len(merges), device=w.device),
+                torch.tensor([m.num_nodes for m in merges], device=w.device),
+            )
+            dense, _ = batched_pairwise_mahalanobis(w_nodes, batch, None, len(merges))
             pairs = [dense[i, : m.num_nodes, : m.num_nodes] for i, m in enumerate(merges)]
         else:
             pairs = [_cosine_matrix(x) for x in xs]
         data = [
             _make_data(
                 x,
-                z,
+                zn,
                 bx,
                 m.node_type,
                 m.cluster,
@@ -490,6 +514,15 @@ class GraphBuilder(nn.Module):
                 self.edge_metric,
                 self.self_loops_on_merged,
             )
-            for x, z, bx, m, p in zip(xs, zs, bxs, merges, pairs)
+            for x, zn, bx, m, p in zip(xs, z_nodes, bxs, merges, pairs)
         ]
         return Batch.from_data_list(data)
+
+
+def _offsets(merges: Sequence[MergeResult]) -> list[int]:
+    """Node offset of each image in the batch."""
+    out, total = [], 0
+    for m in merges:
+        out.append(total)
+        total += m.num_nodes
+    return out

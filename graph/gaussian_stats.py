@@ -305,23 +305,26 @@ class GaussianStats(nn.Module):
             return z.to(dtype)
         return torch.linalg.solve_triangular(L, (z.to(dtype) - mu).T, upper=False).T
 
-    def class_distances(self, z: Tensor) -> Tensor:
-        """(N, 2) Mahalanobis distances of z to the non-text (col 0) and text (col 1) means."""
+    def class_distances(self, z: Tensor, whitened: bool = False) -> Tensor:
+        """(N, 2) Mahalanobis distances of z to the non-text (col 0) and text (col 1) means.
+
+        ``whitened=True`` means ``z`` is already ``self.whiten(z)`` (saves a triangular solve).
+        """
         if bool((self.count <= 0).any()):
             missing = "text" if float(self.count[1]) <= 0 else "non-text"
             raise RuntimeError(
                 f"GaussianStats has no {missing} samples yet; call update() with both classes "
                 "(or check .is_ready) before classify()."
             )
-        w = self.whiten(z)
+        w = z if whitened else self.whiten(z)
         wm = self.whiten(self.mean.to(dtype=w.dtype))
         return torch.cdist(w.detach(), wm, compute_mode="donot_use_mm_for_euclid_dist")
 
-    def classify(self, z: Tensor) -> Tensor:
+    def classify(self, z: Tensor, whitened: bool = False) -> Tensor:
         """LDA rule: True (text) where z is closer to the text mean in Mahalanobis distance.
 
         Args:
-            z: (N, D) descriptors.
+            z: (N, D) descriptors (or ``self.whiten(z)`` with ``whitened=True``).
 
         Returns:
             (N,) bool.
@@ -329,5 +332,5 @@ class GaussianStats(nn.Module):
         check_finite(z, "GaussianStats.classify(z)")
         if z.shape[0] == 0:
             return torch.zeros(0, dtype=torch.bool, device=z.device)
-        d = self.class_distances(z)
+        d = self.class_distances(z, whitened)
         return d[:, 1] < d[:, 0]

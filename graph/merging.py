@@ -50,11 +50,16 @@ def pool_by_cluster(src: Tensor, cluster: Tensor, num_nodes: int, reduce: str = 
     Returns:
         (n, ...) differentiable w.r.t. ``src``.
     """
+    if reduce in ("mean", "sum"):
+        # Dropped RoIs go to a spare row n that is sliced off: one index_add_, no gather copy.
+        idx = torch.where(cluster >= 0, cluster, num_nodes)
+        out = src.new_zeros((num_nodes + 1, *src.shape[1:])).index_add_(0, idx, src)[:num_nodes]
+        if reduce == "sum":
+            return out
+        count = torch.bincount(idx, minlength=num_nodes + 1)[:num_nodes].clamp_min(1)
+        return out / count.to(out.dtype).view(-1, *([1] * (src.dim() - 1)))
     kept = cluster >= 0
-    idx = cluster[kept]
-    if idx.numel() == num_nodes and bool((idx == torch.arange(num_nodes, device=idx.device)).all()):
-        return src[kept]  # identity clustering: plain gather, no scatter needed
-    return scatter(src[kept], idx, dim=0, dim_size=num_nodes, reduce=reduce)
+    return scatter(src[kept], cluster[kept], dim=0, dim_size=num_nodes, reduce=reduce)
 
 
 def union_boxes(boxes: Tensor, cluster: Tensor, num_nodes: int) -> Tensor:
