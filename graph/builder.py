@@ -188,7 +188,7 @@ def _text_lookup(text_classes: Sequence[int] | Tensor, num_classes: int | None) 
         idx = t.nonzero().flatten()
     else:
         idx = t.long().flatten()
-    size = max(int(idx.max()) + 1 if idx.numel() else 0, (num_classes or 0) + 1)
+    size = max(int(idx.max()) + 1 if idx.numel() else 1, (num_classes or 0) + 1)
     if num_classes is not None and idx.numel() and int(idx.max()) >= num_classes:
         raise ValueError(
             f"text_classes {idx.tolist()} must be class indices < num_classes={num_classes}"
@@ -459,6 +459,10 @@ class GraphBuilder(nn.Module):
             "student_stats_ready": self.student_stats.is_ready,
         }
         return teacher, student
+
+    def forward(self, *args, **kwargs) -> tuple[Batch, Batch]:
+        """Alias of :meth:`build_pair`."""
+        return self.build_pair(*args, **kwargs)
 
     def _build_side(
         self,

@@ -280,3 +280,19 @@ def test_build_instance_graph_single_image():
     d = build_instance_graph(im["teacher_features"], im["boxes"], nt, stats, cluster=cluster)
     assert d.num_nodes == 23
     torch.testing.assert_close(d.x[0], im["teacher_features"][:2].flatten(1).mean(0))
+
+
+def test_no_text_classes_and_unknown_num_classes():
+    inp = synth_batch(sizes=(15, 10), channels=C)
+    gb = GraphBuilder((), None, teacher_channels=C, student_channels=C)
+    t, _ = gb.build_pair(**inp)
+    assert int((t.node_type == NodeType.TEXT).sum()) == 0
+    # Background from gt_instance == -1 alone when num_classes is unknown.
+    gb = GraphBuilder(TEXT_CLASSES, None, teacher_channels=C, student_channels=C)
+    t, _ = gb.build_pair(**inp)
+    n_bg_kept = gb.last_stats["num_bg_kept"]
+    assert int((t.node_type == NodeType.BG).sum()) == n_bg_kept
+    assert gb.last_stats["num_bg_rois"] == sum(int((g < 0).sum()) for g in inp["gt_instance"])
+    # forward() is build_pair().
+    t2, _ = gb(**inp, update_stats=False)
+    assert torch.equal(t2.cluster, gb.build_pair(**inp, update_stats=False)[0].cluster)
