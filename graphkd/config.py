@@ -1,0 +1,149 @@
+"""Structured (dataclass) schema of the Hydra configs in ``configs/``.
+
+The root schema types every group, so a misspelt key in a YAML file or on the command line fails
+when Hydra composes the config, before any model is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from .losses import KDLossConfig
+
+
+@dataclass
+class DatasetConfig:
+    """A COCO-format layout dataset.
+
+    Known names (``detectors.datasets.DATASETS``: publaynet, doclaynet, prima, hj, synthetic)
+    bring their classes and on-disk layout; set the paths and classes only for your own data
+    (``dataset=custom``). Paths are relative to ``root`` unless absolute.
+    """
+
+    name: str = MISSING
+    # Datasets root; empty = $DETECTRON2_DATASETS, else ./datasets
+    root: str = ""
+    classes: list[str] | None = None
+    text_classes: list[str] | None = None
+    train_json: str | None = None
+    train_images: str | None = None
+    val_json: str | None = None
+    val_images: str | None = None
+    # Images whose header (size, readability) is checked against the json on load: an int
+    # sample size or "all".
+    check_images: Any = 8
+    # Only for `synthetic`: pages rendered on first use under root/synthetic and reused after.
+    num_train: int = 96
+    num_val: int = 32
+    page_size: int = 320
+    data_seed: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """One detector: backbone name (R18/R34/R50/R101/R152/MNV2/EB0) and how it is initialised."""
+
+    backbone: str = MISSING
+    # FrozenBN for pretrained weights; GN (or BN) when training from scratch.
+    norm: str = "GN"
+    # Local .pth/.pkl file with initial weights (never a URL). None = random init.
+    weights: str | None = None
+
+
+@dataclass
+class PairConfig:
+    name: str = MISSING
+    teacher: ModelConfig = field(default_factory=ModelConfig)
+    student: ModelConfig = field(default_factory=ModelConfig)
+
+
+@dataclass
+class GraphConfig:
+    """Options of :class:`graph.GraphBuilder`."""
+
+    split_mode: str = "gt"  # gt | covariance | none (DSIG: no text split)
+    merge: bool = True
+    merge_ratio: float = 1.0
+    edge_metric: str = "mahalanobis"  # mahalanobis | cosine (DSIG)
+    bg_threshold: float = 0.6
+    bg_topk: int | None = 64
+    self_loops_on_merged: bool = False
+    shrinkage: Any = "ledoit_wolf"  # ledoit_wolf | oas | a float in [0, 1]
+    momentum: float | None = None
+    descriptor: str = "mean"
+    # Samples the running statistics need before they replace the identity / GT fallback.
+    min_samples: int | None = None
+
+
+@dataclass
+class KDConfig:
+    """Which distillation method, its loss terms (:class:`KDLossConfig`) and its graphs."""
+
+    name: str = MISSING
+    method: str = MISSING  # none | fitnet | logit | dsig | graphkd
+    # KD terms start after this many iterations (lets the running statistics warm up).
+    start_iter: int = 0
+    loss: KDLossConfig = field(default_factory=KDLossConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+
+
+@dataclass
+class TrainerConfig:
+    device: str = "cpu"
+    # Processes: num_gpus per machine on GPU; num_workers_cpu gloo processes on CPU.
+    num_gpus: int = 0
+    num_workers_cpu: int = 1
+    num_machines: int = 1
+    machine_rank: int = 0
+    dist_url: str = "auto"
+    ims_per_batch: int = 4
+    base_lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    max_iter: int = 300
+    teacher_max_iter: int = 600
+    warmup_iters: int = 50
+    # LR drops (x0.1) at these fractions of max_iter.
+    lr_steps: list[float] = field(default_factory=lambda: [0.75, 0.9])
+    min_size: int = 320
+    max_size: int = 320
+    rois_per_image: int = 128
+    anchor_sizes: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
+    anchor_ratios: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.5, 1.0, 2.0])
+    checkpoint_period: int = 100
+    eval_period: int = 0
+    log_period: int = 20
+    dataloader_workers: int = 0
+    seed: int = 0
+    resume: bool = False
+    amp: bool = False
+    clip_grad: float = 0.0
+
+
+@dataclass
+class Config:
+    dataset: DatasetConfig = MISSING
+    pair: PairConfig = MISSING
+    kd: KDConfig = MISSING
+    trainer: TrainerConfig = MISSING
+    outputs: str = "outputs"
+    # Where train_teacher.py writes the teacher and distill.py reads it.
+    teacher_checkpoint: str = "${outputs}/teachers/${dataset.name}_${pair.teacher.backbone}_${trainer.min_size}px/model_final.pth"
+    # Filled with Hydra's job directory at run time.
+    run_dir: str = ""
+
+
+def register_configs() -> None:
+    """Register the schemas so that ``configs/*.yaml`` are validated against them."""
+    # The root schema types every group node, which is enough to validate the group files.
+    ConfigStore.instance().store(name="config_schema", node=Config)
+
+
+def to_config(cfg: DictConfig | dict) -> DictConfig:
+    """Validate a resolved config (e.g. passed to worker processes) against the schema."""
+    schema = OmegaConf.structured(Config)
+    return OmegaConf.merge(schema, cfg)

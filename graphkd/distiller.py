@@ -1,0 +1,140 @@
+"""The Distiller: frozen teacher + student + graph builder + KD losses, as one detectron2 model.
+
+In training it returns a dict of named losses (the student's detector losses plus
+``loss_kd_*``), so detectron2's trainers, hooks, writers and AMP work unchanged. In eval mode it
+is the student: ``distiller(batched_inputs)`` returns the student's detections.
+"""
+
+from __future__ import annotations
+
+import torch
+from detectron2.modeling import GeneralizedRCNN
+from detectron2.utils.events import get_event_storage
+from torch import Tensor, nn
+
+from detectors.roi_features import RoIFeatures, extract_roi_features
+from graph import GraphBuilder
+
+from .losses import KDLoss
+
+__all__ = ["METHODS", "Distiller"]
+
+METHODS = ("none", "fitnet", "logit", "dsig", "graphkd")
+_GRAPH_METHODS = ("dsig", "graphkd")
+
+
+class Distiller(nn.Module):
+    """Trains ``student`` to match a frozen ``teacher``.
+
+    The teacher is deliberately NOT a registered submodule: it is frozen, so it must stay out of
+    the optimizer, out of DistributedDataParallel's parameter sync and out of checkpoints (a
+    resumable checkpoint holds the student, the adapters and the running covariance statistics;
+    the teacher is reloaded from its own file). Build it on the same device as the student.
+
+    Args:
+        student: a detectron2 ``GeneralizedRCNN`` (trained).
+        teacher: a detectron2 ``GeneralizedRCNN`` with the same classes, or None for ``none``.
+        kd_loss: the KD terms (owns the student->teacher adapters).
+        builder: the instance-graph builder (``dsig`` / ``graphkd``), else None.
+        method: one of :data:`METHODS`.
+        start_iter: KD terms are added from this iteration on (detector losses always).
+    """
+
+    def __init__(
+        self,
+        student: GeneralizedRCNN,
+        teacher: GeneralizedRCNN | None,
+        kd_loss: KDLoss | None,
+        builder: GraphBuilder | None = None,
+        *,
+        method: str = "graphkd",
+        start_iter: int = 0,
+    ) -> None:
+        super().__init__()
+        if method not in METHODS:
+            raise ValueError(f"kd.method={method!r} is unknown; choose one of {METHODS}")
+        if method != "none" and (teacher is None or kd_loss is None):
+            raise ValueError(f"kd.method={method!r} needs a teacher and a KD loss")
+        if method in _GRAPH_METHODS and builder is None:
+            raise ValueError(f"kd.method={method!r} needs a GraphBuilder")
+        if teacher is not None:
+            t_k, s_k = teacher.roi_heads.num_classes, student.roi_heads.num_classes
+            if t_k != s_k:
+                raise ValueError(
+                    f"teacher predicts {t_k} classes but the student {s_k}: train the teacher on "
+                    "the same dataset (same class list) as the student"
+                )
+            teacher.eval()
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+        self.student = student
+        self._teacher = (teacher,)  # a tuple hides it from nn.Module's registry (see above)
+        self.kd_loss = kd_loss if method != "none" else None
+        self.builder = builder if method in _GRAPH_METHODS else None
+        self.method = method
+        self.start_iter = int(start_iter)
+
+    @property
+    def teacher(self) -> GeneralizedRCNN | None:
+        return self._teacher[0]
+
+    @property
+    def device(self) -> torch.device:
+        return self.student.device
+
+    def forward(self, batched_inputs: list[dict]):
+        if not self.training or self.method == "none":
+            return self.student(batched_inputs)
+        feats = extract_roi_features(self.student, self.teacher, batched_inputs)
+        losses = dict(feats.losses)
+        storage = get_event_storage()
+        if storage.iter < self.start_iter:
+            # Keep the statistics warming up while the KD terms are off.
+            if self.builder is not None:
+                with torch.no_grad():
+                    self._build_graphs(feats)
+            return losses
+        try:
+            losses.update(self._kd_losses(feats))
+        except FloatingPointError as e:
+            raise FloatingPointError(f"iteration {storage.iter}: {e}") from e
+        return losses
+
+    def _build_graphs(self, feats: RoIFeatures):
+        return self.builder.build_pair(
+            feats.teacher_features,
+            feats.student_features,
+            feats.boxes,
+            feats.gt_classes,
+            feats.gt_instance,
+            teacher_bg_prob=feats.teacher_bg_prob(),
+            update_stats=True,
+        )
+
+    def _kd_losses(self, feats: RoIFeatures) -> dict[str, Tensor]:
+        teacher_graph = student_graph = None
+        if self.builder is not None:
+            teacher_graph, student_graph = self._build_graphs(feats)
+            self._log_graph_stats()
+        cat = torch.cat
+        return self.kd_loss(
+            teacher_graph,
+            student_graph,
+            student_logits=cat(feats.student_logits),
+            teacher_logits=cat(feats.teacher_logits),
+            student_deltas=cat(feats.student_deltas),
+            teacher_deltas=cat(feats.teacher_deltas),
+            gt_classes=cat(feats.gt_classes),
+            student_fpn=feats.student_fpn,
+            teacher_fpn=feats.teacher_fpn,
+        )
+
+    def _log_graph_stats(self) -> None:
+        stats = getattr(self.builder, "last_stats", None) or {}
+        scalars = {
+            f"graph/{k}": float(v)
+            for k, v in stats.items()
+            if isinstance(v, (int, float)) or (torch.is_tensor(v) and v.numel() == 1)
+        }
+        if scalars:
+            get_event_storage().put_scalars(**scalars, smoothing_hint=False)

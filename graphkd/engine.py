@@ -1,0 +1,165 @@
+"""Training and evaluation loops, composed from detectron2's own trainer, hooks and writers.
+
+This follows detectron2's ``tools/lazyconfig_train_net.py``: a ``SimpleTrainer`` / ``AMPTrainer``
+over any model that returns a loss dict, detectron2's optimizer / LR-scheduler builders, its
+checkpointer (resume = model + optimizer + scheduler + iteration) and its event writers.
+Two additions make runs reproducible and resumable bit-for-bit on CPU: the sampler skips what
+was already consumed, and every iteration reseeds the RNGs from (seed, iteration).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Callable, Iterator
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import CfgNode
+from detectron2.data import (
+    build_detection_test_loader,
+    build_detection_train_loader,
+    get_detection_dataset_dicts,
+)
+from detectron2.data.samplers import TrainingSampler
+from detectron2.engine import AMPTrainer, SimpleTrainer, create_ddp_model, hooks
+from detectron2.evaluation import inference_on_dataset
+from detectron2.solver import build_lr_scheduler, build_optimizer
+from detectron2.utils import comm
+from detectron2.utils.env import seed_all_rng
+from detectron2.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter
+from torch import nn
+from torch.utils.data import Sampler
+
+from detectors.evaluation import COCOBoxEvaluator
+
+__all__ = ["SkipSampler", "StepSeed", "evaluate", "train"]
+
+logger = logging.getLogger(__name__)
+
+TRAIN_LOG = "train_log.json"  # detectron2's JSONWriter lines (one per log period)
+
+
+class SkipSampler(Sampler):
+    """detectron2's infinite, seeded ``TrainingSampler`` minus the first ``skip`` indices.
+
+    After a resume at iteration k this continues the exact index stream of an uninterrupted run.
+    """
+
+    def __init__(self, size: int, seed: int, skip: int = 0) -> None:
+        self._inner = TrainingSampler(size, shuffle=True, seed=seed)
+        self.skip = int(skip)
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(iter(self._inner), self.skip, None)
+
+
+class StepSeed(hooks.HookBase):
+    """Reseeds python / numpy / torch from (seed, iteration) before each step.
+
+    Augmentation, RoI sampling and graph mining then depend on the iteration only, so a run
+    resumed at iteration k takes the same random decisions as one that never stopped.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self._seed = int(seed)
+
+    def before_step(self) -> None:
+        seed_all_rng(self._seed * 1_000_003 + self.trainer.iter + comm.get_rank() * 7919)
+
+
+def _writers(output_dir: str, max_iter: int) -> list:
+    return [
+        CommonMetricPrinter(max_iter),  # prints losses, lr, time and ETA
+        JSONWriter(os.path.join(output_dir, TRAIN_LOG)),
+        TensorboardXWriter(os.path.join(output_dir, "tensorboard")),
+    ]
+
+
+def train(
+    model: nn.Module,
+    d2cfg: CfgNode,
+    output_dir: str,
+    *,
+    resume: bool = False,
+    log_period: int = 20,
+    eval_fn: Callable[[], dict] | None = None,
+) -> nn.Module:
+    """Train ``model`` (anything returning a loss dict) with the schedule in ``d2cfg.SOLVER``.
+
+    Args:
+        model: a detectron2 model or :class:`graphkd.Distiller`, on ``d2cfg.MODEL.DEVICE``.
+        d2cfg: detectron2 config giving SOLVER, DATASETS.TRAIN, DATALOADER, INPUT and SEED.
+        output_dir: checkpoints (``model_XXXXXXX.pth``, ``model_final.pth``, ``last_checkpoint``),
+            ``train_log.json`` and TensorBoard events go here (rank 0 only writes).
+        resume: continue from ``output_dir/last_checkpoint`` when it exists (model, optimizer,
+            scheduler, iteration, and every buffer of the model such as running statistics).
+        eval_fn: called every ``TEST.EVAL_PERIOD`` iterations when that is > 0.
+
+    Returns:
+        The trained (unwrapped) model.
+    """
+    max_iter = int(d2cfg.SOLVER.MAX_ITER)
+    optimizer = build_optimizer(d2cfg, model)
+    scheduler = build_lr_scheduler(d2cfg, optimizer)
+    on_gpu = torch.device(d2cfg.MODEL.DEVICE).type == "cuda"
+    # CPU DDP (gloo) needs device_ids=None; some KD terms may be off for a step (start_iter).
+    ddp_kwargs = {} if on_gpu else {"device_ids": None}
+    ddp_model = create_ddp_model(
+        model, broadcast_buffers=False, find_unused_parameters=True, **ddp_kwargs
+    )
+    dataset = get_detection_dataset_dicts(
+        d2cfg.DATASETS.TRAIN, filter_empty=d2cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
+    )
+    sampler = SkipSampler(len(dataset), seed=d2cfg.SEED)
+    loader = build_detection_train_loader(d2cfg, dataset=dataset, sampler=sampler)
+    trainer_cls = AMPTrainer if d2cfg.SOLVER.AMP.ENABLED and on_gpu else SimpleTrainer
+    trainer = trainer_cls(ddp_model, loader, optimizer)
+    # The trainer's state holds the iteration, the optimizer and the LR scheduler hook.
+    checkpointer = DetectionCheckpointer(model, output_dir, trainer=trainer)
+    eval_period = int(d2cfg.TEST.EVAL_PERIOD)
+    main = comm.is_main_process()
+    trainer.register_hooks(
+        [
+            StepSeed(d2cfg.SEED),
+            hooks.IterationTimer(),
+            hooks.LRScheduler(scheduler=scheduler),
+            hooks.PeriodicCheckpointer(checkpointer, d2cfg.SOLVER.CHECKPOINT_PERIOD)
+            if main
+            else None,
+            hooks.EvalHook(eval_period, eval_fn) if eval_fn and eval_period > 0 else None,
+            hooks.PeriodicWriter(_writers(output_dir, max_iter), period=log_period)
+            if main
+            else None,
+        ]
+    )
+    start_iter = 0
+    if resume and checkpointer.has_checkpoint():
+        checkpointer.resume_or_load("", resume=True)
+        start_iter = trainer.iter + 1
+        logger.info(
+            "Resumed from %s at iteration %d", checkpointer.get_checkpoint_file(), start_iter
+        )
+    if start_iter >= max_iter:
+        logger.info("Training already finished (%d/%d iterations)", start_iter, max_iter)
+        return model
+    # The loader's iterator is created at the first step, after this: skip the consumed images.
+    # TrainingSampler shards one seeded stream over ranks, so each rank skips its own share.
+    sampler.skip = start_iter * (int(d2cfg.SOLVER.IMS_PER_BATCH) // comm.get_world_size())
+    trainer.train(start_iter, max_iter)
+    return model
+
+
+def evaluate(model: nn.Module, d2cfg: CfgNode, dataset_name: str, output_dir: str) -> dict:
+    """COCO box AP of ``model`` on a registered dataset (detectors' pycocotools evaluator).
+
+    Writes ``coco_instances_results.json`` to ``output_dir`` and returns the metrics dict
+    (AP, AP50, AP75, APs, APm, APl, per_class).
+    """
+    loader = build_detection_test_loader(d2cfg, dataset_name)
+    evaluator = COCOBoxEvaluator(dataset_name, output_dir=output_dir)
+    was_training = model.training
+    results = inference_on_dataset(model, loader, evaluator)
+    model.train(was_training)
+    return results.get("bbox", {}) if results else {}

@@ -1,0 +1,315 @@
+"""One training job from a composed GraphKD config: teacher training, distillation, baseline.
+
+Each ``*_worker`` runs in every process started by detectron2's ``launch`` and receives the
+config already composed and resolved by the parent (a plain dict), so all ranks agree on it.
+Only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import CfgNode
+from detectron2.data import MetadataCatalog
+from detectron2.engine import launch
+from detectron2.utils import comm
+from detectron2.utils.env import seed_all_rng
+from detectron2.utils.logger import setup_logger
+from omegaconf import DictConfig, OmegaConf
+
+from detectors.build import build_detector, count_parameters, load_checkpoint
+from detectors.config import get_detector_cfg
+from graph import GraphBuilder
+
+from . import engine
+from .config import Config, to_config
+from .data import DataSplits, prepare_data
+from .distiller import Distiller
+from .losses import KDLoss, KDLossConfig
+
+__all__ = [
+    "STUDENT_CHECKPOINT",
+    "STUDENT_CONFIG",
+    "build_distiller",
+    "detector_cfg",
+    "distill_worker",
+    "launch_job",
+    "teacher_command",
+    "teacher_worker",
+]
+
+logger = logging.getLogger("graphkd")
+
+STUDENT_CHECKPOINT = "model_student.pth"  # student weights only, plain detectron2 format
+STUDENT_CONFIG = "student_config.yaml"  # detectron2 config that loads it (MODEL.WEIGHTS set)
+LABEL_MAP = "label_map.json"
+METRICS = "metrics.json"
+
+
+@dataclass
+class JobResult:
+    run_dir: str
+    metrics: dict
+
+
+def detector_cfg(cfg: Config | DictConfig, role: str, data: DataSplits) -> CfgNode:
+    """detectron2 config of the teacher or the student (model + solver + data) for ``cfg``."""
+    model = cfg.pair.teacher if role == "teacher" else cfg.pair.student
+    t = cfg.trainer
+    d2 = get_detector_cfg(
+        model.backbone,
+        len(data.classes),
+        norm=model.norm,
+        min_size=t.min_size,
+        max_size=t.max_size,
+        rois_per_image=t.rois_per_image,
+        anchor_sizes=list(t.anchor_sizes),
+        aspect_ratios=list(t.anchor_ratios),
+        weights=model.weights,
+        device=t.device,
+    )
+    max_iter = t.teacher_max_iter if role == "teacher" else t.max_iter
+    d2.DATASETS.TRAIN = (data.train,)
+    d2.DATASETS.TEST = (data.val,)
+    d2.DATALOADER.NUM_WORKERS = t.dataloader_workers
+    d2.SOLVER.IMS_PER_BATCH = t.ims_per_batch
+    d2.SOLVER.BASE_LR = t.base_lr
+    d2.SOLVER.MOMENTUM = t.momentum
+    d2.SOLVER.WEIGHT_DECAY = t.weight_decay
+    d2.SOLVER.MAX_ITER = max_iter
+    d2.SOLVER.WARMUP_ITERS = min(t.warmup_iters, max_iter)
+    # fvcore wants strictly increasing milestones inside (0, max_iter).
+    d2.SOLVER.STEPS = tuple(sorted({int(f * max_iter) for f in t.lr_steps} - {0} - {max_iter}))
+    d2.SOLVER.CHECKPOINT_PERIOD = t.checkpoint_period
+    d2.SOLVER.AMP.ENABLED = t.amp
+    if t.clip_grad > 0:
+        d2.SOLVER.CLIP_GRADIENTS.ENABLED = True
+        d2.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "norm"
+        d2.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = t.clip_grad
+    d2.TEST.EVAL_PERIOD = t.eval_period
+    d2.SEED = t.seed
+    return d2
+
+
+def teacher_command(cfg: Config | DictConfig) -> str:
+    """The command that trains the teacher ``cfg`` expects."""
+    return (
+        f"python scripts/train_teacher.py dataset={cfg.dataset.name} pair={cfg.pair.name} "
+        f"trainer={_trainer_choice(cfg)}"
+    )
+
+
+def _trainer_choice(cfg) -> str:
+    return "gpu" if str(cfg.trainer.device).startswith("cuda") else "cpu"
+
+
+def teacher_dir(cfg: Config | DictConfig) -> str:
+    return os.path.dirname(cfg.teacher_checkpoint)
+
+
+def build_teacher(cfg: Config | DictConfig, data: DataSplits) -> torch.nn.Module:
+    """The frozen teacher from ``cfg.teacher_checkpoint`` (clear error with the fix if missing)."""
+    d2 = detector_cfg(cfg, "teacher", data)
+    d2.MODEL.WEIGHTS = ""
+    teacher = build_detector(d2)
+    path = cfg.teacher_checkpoint
+    hint = f"Train the teacher first:\n    {teacher_command(cfg)}"
+    load_checkpoint(teacher, path, d2, hint=hint)
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+def build_distiller(cfg: Config | DictConfig, data: DataSplits) -> tuple[Distiller, CfgNode]:
+    """Student (+ teacher, graph builder and KD losses unless ``kd=none``) and its d2 config."""
+    s_cfg = detector_cfg(cfg, "student", data)
+    seed_all_rng(cfg.trainer.seed)  # same student init for every kd method
+    student = build_detector(s_cfg)
+    method = cfg.kd.method
+    if method == "none":
+        return Distiller(student, None, None, method="none"), s_cfg
+    teacher = build_teacher(cfg, data)
+    channels = s_cfg.MODEL.FPN.OUT_CHANNELS
+    t_channels = teacher.backbone.output_shape()["p2"].channels
+    loss_cfg = KDLossConfig.from_mapping(OmegaConf.to_container(cfg.kd.loss, resolve=True))
+    kd_loss = KDLoss(
+        loss_cfg,
+        student_channels=channels,
+        teacher_channels=t_channels,
+        num_classes=len(data.classes),
+    ).to(s_cfg.MODEL.DEVICE)
+    builder = None
+    if method in ("dsig", "graphkd"):
+        g = OmegaConf.to_container(cfg.kd.graph, resolve=True)
+        builder = GraphBuilder(
+            text_classes=data.text_class_ids,
+            num_classes=len(data.classes),
+            teacher_channels=t_channels,
+            student_channels=channels,
+            **g,
+        ).to(s_cfg.MODEL.DEVICE)
+    distiller = Distiller(
+        student, teacher, kd_loss, builder, method=method, start_iter=cfg.kd.start_iter
+    )
+    return distiller, s_cfg
+
+
+def _setup(cfg_dict: dict) -> tuple[DictConfig, DataSplits]:
+    cfg = to_config(cfg_dict)
+    os.makedirs(cfg.run_dir, exist_ok=True)
+    setup_logger(cfg.run_dir, distributed_rank=comm.get_rank(), name="detectron2")
+    setup_logger(cfg.run_dir, distributed_rank=comm.get_rank(), name="graphkd", abbrev_name="gkd")
+    setup_logger(cfg.run_dir, distributed_rank=comm.get_rank(), name="detectors")
+    data = prepare_data(cfg.dataset)
+    return cfg, data
+
+
+def teacher_worker(cfg_dict: dict) -> JobResult:
+    """Train the teacher of ``cfg.pair`` on ``cfg.dataset``; writes next to teacher_checkpoint."""
+    cfg, data = _setup(cfg_dict)
+    out = teacher_dir(cfg)
+    d2 = detector_cfg(cfg, "teacher", data)
+    seed_all_rng(cfg.trainer.seed)
+    model = build_detector(d2)
+    t0 = time.perf_counter()
+    engine.train(model, d2, out, resume=cfg.trainer.resume, log_period=cfg.trainer.log_period)
+    train_s = time.perf_counter() - t0
+    metrics = {}
+    if comm.is_main_process():
+        metrics = engine.evaluate(model, d2, data.val, out)
+        metrics.update(
+            params=count_parameters(model), train_seconds=train_s, role="teacher", run_dir=out
+        )
+        _write_json(os.path.join(out, METRICS), metrics)
+        with open(os.path.join(out, "config.yaml"), "w") as f:
+            f.write(d2.dump())
+    comm.synchronize()
+    return JobResult(out, metrics)
+
+
+def distill_worker(cfg_dict: dict) -> JobResult:
+    """Train the student of ``cfg.pair`` with ``cfg.kd`` (``none`` = baseline), then evaluate."""
+    cfg, data = _setup(cfg_dict)
+    distiller, s_cfg = build_distiller(cfg, data)
+    out = cfg.run_dir
+    t0 = time.perf_counter()
+    engine.train(
+        distiller, s_cfg, out, resume=cfg.trainer.resume, log_period=cfg.trainer.log_period
+    )
+    train_s = time.perf_counter() - t0
+    metrics = {}
+    if comm.is_main_process():
+        student = distiller.student
+        metrics = engine.evaluate(student, s_cfg, data.val, out)
+        metrics.update(
+            params=count_parameters(student),
+            train_seconds=train_s,
+            seconds_per_iter=_seconds_per_iter(out),
+            kd=cfg.kd.name,
+            pair=cfg.pair.name,
+            dataset=cfg.dataset.name,
+            seed=cfg.trainer.seed,
+            role="student",
+            run_dir=out,
+        )
+        save_student(student, s_cfg, data, out)
+        _write_json(os.path.join(out, METRICS), metrics)
+        OmegaConf.save(cfg, os.path.join(out, "config_resolved.yaml"), resolve=True)
+        logger.info(
+            "AP %.2f (AP50 %.2f) -> %s", metrics.get("AP", 0.0), metrics.get("AP50", 0.0), out
+        )
+    comm.synchronize()
+    return JobResult(out, metrics)
+
+
+def save_student(student: torch.nn.Module, s_cfg: CfgNode, data: DataSplits, out: str) -> str:
+    """Student-only checkpoint + the detectron2 config and label map that load it.
+
+    ``DefaultPredictor(detectors.config.load_detector_cfg(out/student_config.yaml))`` predicts
+    with it; no teacher weights, adapters or statistics are inside.
+    """
+    DetectionCheckpointer(student, out).save(os.path.splitext(STUDENT_CHECKPOINT)[0])
+    cfg = s_cfg.clone()
+    cfg.MODEL.WEIGHTS = os.path.abspath(os.path.join(out, STUDENT_CHECKPOINT))
+    cfg.DATASETS.TRAIN = ()
+    cfg.DATASETS.TEST = ()
+    with open(os.path.join(out, STUDENT_CONFIG), "w") as f:
+        f.write(cfg.dump())
+    _write_json(
+        os.path.join(out, LABEL_MAP),
+        {
+            "classes": list(data.classes),
+            "text_classes": list(data.text_classes),
+            # dataset category id -> detectron2 class index (set when the json was loaded)
+            "dataset_id_to_contiguous_id": getattr(
+                MetadataCatalog.get(data.val), "thing_dataset_id_to_contiguous_id", None
+            ),
+        },
+    )
+    return cfg.MODEL.WEIGHTS
+
+
+def _seconds_per_iter(out: str) -> float | None:
+    path = os.path.join(out, engine.TRAIN_LOG)
+    if not os.path.isfile(path):
+        return None
+    times = []
+    with open(path) as f:
+        for line in f:
+            rec = json.loads(line)
+            if "time" in rec:
+                times.append(rec["time"])
+    return sum(times) / len(times) if times else None
+
+
+def _write_json(path: str, obj) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def launch_job(worker, cfg: DictConfig, run_dir: str):
+    """Run ``worker`` in 1..N processes through detectron2's ``launch``.
+
+    The config is resolved once here, in the parent, and the same dict goes to every rank.
+    GPU: ``trainer.num_gpus`` processes per machine (NCCL). CPU: ``trainer.num_workers_cpu``
+    processes (gloo).
+    """
+    cfg.run_dir = os.path.abspath(run_dir)
+    cfg_dict = OmegaConf.to_container(cfg, resolve=True)
+    t = cfg.trainer
+    on_gpu = str(t.device).startswith("cuda")
+    if on_gpu and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"trainer.device={t.device} but no CUDA device is visible; use trainer=cpu"
+        )
+    procs = int(t.num_gpus if on_gpu else t.num_workers_cpu)
+    if procs < 1:
+        raise ValueError(f"need at least one process per machine, got {procs}")
+    if t.ims_per_batch % (procs * t.num_machines):
+        raise ValueError(
+            f"trainer.ims_per_batch={t.ims_per_batch} must be divisible by the number of "
+            f"processes ({procs * t.num_machines})"
+        )
+    if procs == 1 and t.num_machines == 1:
+        return worker(cfg_dict)
+    launch(
+        worker,
+        procs,
+        num_machines=t.num_machines,
+        machine_rank=t.machine_rank,
+        dist_url=t.dist_url,
+        args=(cfg_dict,),
+    )
+    # Workers' return values are not passed back by launch: read what rank 0 wrote.
+    path = os.path.join(teacher_dir(cfg) if worker is teacher_worker else cfg.run_dir, METRICS)
+    with open(path) as f:
+        return JobResult(os.path.dirname(path), json.load(f))
