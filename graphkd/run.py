@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode
 from detectron2.data import MetadataCatalog
 from detectron2.engine import launch
@@ -127,15 +126,21 @@ def build_teacher(cfg: Config | DictConfig, data: DataSplits) -> torch.nn.Module
     return teacher
 
 
-def build_distiller(cfg: Config | DictConfig, data: DataSplits) -> tuple[Distiller, CfgNode]:
-    """Student (+ teacher, graph builder and KD losses unless ``kd=none``) and its d2 config."""
+def build_distiller(
+    cfg: Config | DictConfig, data: DataSplits, teacher: torch.nn.Module | None = None
+) -> tuple[Distiller, CfgNode]:
+    """Student (+ teacher, graph builder and KD losses unless ``kd=none``) and its d2 config.
+
+    ``teacher`` defaults to the frozen model loaded from ``cfg.teacher_checkpoint``.
+    """
     s_cfg = detector_cfg(cfg, "student", data)
     seed_all_rng(cfg.trainer.seed)  # same student init for every kd method
     student = build_detector(s_cfg)
     method = cfg.kd.method
     if method == "none":
         return Distiller(student, None, None, method="none"), s_cfg
-    teacher = build_teacher(cfg, data)
+    if teacher is None:
+        teacher = build_teacher(cfg, data)
     channels = s_cfg.MODEL.FPN.OUT_CHANNELS
     t_channels = teacher.backbone.output_shape()["p2"].channels
     loss_cfg = KDLossConfig.from_mapping(OmegaConf.to_container(cfg.kd.loss, resolve=True))
@@ -235,9 +240,13 @@ def save_student(student: torch.nn.Module, s_cfg: CfgNode, data: DataSplits, out
     ``DefaultPredictor(detectors.config.load_detector_cfg(out/student_config.yaml))`` predicts
     with it; no teacher weights, adapters or statistics are inside.
     """
-    DetectionCheckpointer(student, out).save(os.path.splitext(STUDENT_CHECKPOINT)[0])
+    # Not DetectionCheckpointer.save: that would re-point out/last_checkpoint at this file, and
+    # `trainer.resume=true` would then resume from weights without optimizer / iteration state.
+    path = os.path.join(out, STUDENT_CHECKPOINT)
+    torch.save({"model": student.state_dict()}, path + ".tmp")
+    os.replace(path + ".tmp", path)
     cfg = s_cfg.clone()
-    cfg.MODEL.WEIGHTS = os.path.abspath(os.path.join(out, STUDENT_CHECKPOINT))
+    cfg.MODEL.WEIGHTS = os.path.abspath(path)
     cfg.DATASETS.TRAIN = ()
     cfg.DATASETS.TEST = ()
     with open(os.path.join(out, STUDENT_CONFIG), "w") as f:
