@@ -1,0 +1,195 @@
+"""Find and load what a run left on disk: detector configs, weights, class names, graph statistics.
+
+A *student run dir* (``graphkd.run.distill_worker``) holds ``student_config.yaml``,
+``model_student.pth``, ``label_map.json`` and the Distiller's last checkpoint ``model_final.pth``
+(student + adapters + the graph builder's running statistics). A *teacher dir*
+(``teacher_worker``) holds ``config.yaml`` and ``model_final.pth``. Any of these directories, a
+config ``.yaml`` or a weights ``.pth`` next to its config can be named.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from detectron2.config import CfgNode
+from detectron2.modeling import GeneralizedRCNN
+
+from detectors.build import build_detector
+from detectors.config import load_detector_cfg
+from detectors.datasets import DATASETS
+
+__all__ = ["ModelFiles", "graph_options", "load_builder_state", "load_model", "resolve_model"]
+
+_CONFIGS = ("student_config.yaml", "config.yaml")
+_WEIGHTS = ("model_student.pth", "model_final.pth")
+LABEL_MAP = "label_map.json"
+
+
+@dataclass
+class ModelFiles:
+    """A detector on disk.
+
+    Attributes:
+        config: the detectron2 config path; weights: the weights file actually used.
+        cfg: the loaded config with ``MODEL.WEIGHTS = weights``.
+        classes: class names in contiguous-id order; text_classes: the text subset.
+        dataset_ids: contiguous id -> dataset (json) category id, when the label map has it.
+        run_dir: the directory of ``config``.
+    """
+
+    config: Path
+    weights: Path
+    cfg: CfgNode
+    classes: list[str]
+    text_classes: list[str] = field(default_factory=list)
+    dataset_ids: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.config.parent
+
+
+def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
+    return next((folder / n for n in names if (folder / n).is_file()), None)
+
+
+def _config_and_weights(path: Path) -> tuple[Path, Path | None]:
+    """(config path, explicit weights path or None) for a dir, a ``.yaml`` or a ``.pth``."""
+    if path.is_dir():
+        cfg = _find(path, _CONFIGS)
+        if cfg is None:
+            raise FileNotFoundError(
+                f"{path} has none of {list(_CONFIGS)}; pass a run dir written by "
+                "scripts/distill.py / train_teacher.py, or the config .yaml itself."
+            )
+        return cfg, None
+    if path.suffix in (".yaml", ".yml"):
+        return path, None
+    cfg = _find(path.parent, _CONFIGS)
+    if cfg is None:
+        raise FileNotFoundError(
+            f"No detectron2 config next to {path} (looked for {list(_CONFIGS)} in {path.parent})."
+        )
+    return cfg, path
+
+
+def _weights(config: Path, cfg: CfgNode, explicit: Path | None) -> Path:
+    """The weights: explicit, else MODEL.WEIGHTS, else a known file beside the config.
+
+    A run dir that was moved keeps a stale absolute MODEL.WEIGHTS: the file beside the config
+    with the same name wins then.
+    """
+    if explicit is not None:
+        return explicit
+    named = Path(cfg.MODEL.WEIGHTS) if cfg.MODEL.WEIGHTS else None
+    candidates = ([named, config.parent / named.name] if named else []) + [
+        config.parent / n for n in _WEIGHTS
+    ]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        raise FileNotFoundError(
+            f"No weights for {config}: MODEL.WEIGHTS={cfg.MODEL.WEIGHTS!r} does not exist and "
+            f"{config.parent} has none of {list(_WEIGHTS)}. Train the model first."
+        )
+    return found
+
+
+def _label_map(config: Path, cfg: CfgNode) -> tuple[list[str], list[str], dict[int, int]]:
+    """Class names from ``label_map.json`` (beside the config or one level up), else from a
+    known dataset named in ``cfg.DATASETS``, else ``class_0 ..``."""
+    for folder in (config.parent, config.parent.parent):
+        path = folder / LABEL_MAP
+        if path.is_file():
+            lm = json.loads(path.read_text())
+            ids = lm.get("dataset_id_to_contiguous_id") or {}
+            return (
+                list(lm["classes"]),
+                list(lm.get("text_classes", [])),
+                {int(c): int(d) for d, c in ids.items()},
+            )
+    k = int(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+    for name in tuple(cfg.DATASETS.TEST) + tuple(cfg.DATASETS.TRAIN):
+        spec = DATASETS.get(str(name).rsplit("_", 1)[0])
+        if spec is not None and spec.num_classes == k:
+            return list(spec.classes), list(spec.text_classes), {}
+    return [f"class_{i}" for i in range(k)], [], {}
+
+
+def resolve_model(path: str | os.PathLike) -> ModelFiles:
+    """Config, weights and class names of a run dir, config ``.yaml`` or weights ``.pth``.
+
+    Raises:
+        FileNotFoundError: naming the missing path and what to pass instead.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"Checkpoint {str(path)!r} does not exist; pass a run dir (with student_config.yaml "
+            "or config.yaml), a config .yaml, or a .pth next to its config."
+        )
+    config, explicit = _config_and_weights(path)
+    cfg = load_detector_cfg(str(config))
+    weights = _weights(config, cfg, explicit)
+    cfg.MODEL.WEIGHTS = str(weights.resolve())
+    cfg.MODEL.DEVICE = "cpu" if not torch.cuda.is_available() else cfg.MODEL.DEVICE
+    classes, text, ids = _label_map(config, cfg)
+    return ModelFiles(config, weights, cfg, classes, text, ids)
+
+
+def load_model(files: ModelFiles) -> GeneralizedRCNN:
+    """The detector with its weights (checked by :func:`detectors.build.load_checkpoint`),
+    in eval mode."""
+    model = build_detector(files.cfg)
+    return model.eval()
+
+
+def load_builder_state(builder: torch.nn.Module, run_dir: str | os.PathLike) -> bool:
+    """Load the graph builder's running statistics from a Distiller checkpoint in ``run_dir``.
+
+    Reads ``run_dir/last_checkpoint`` (else ``model_final.pth``) and its ``builder.*`` entries.
+    Returns False (builder untouched) when there is none, e.g. for a ``kd=none`` run.
+    """
+    run_dir = Path(run_dir)
+    last = run_dir / "last_checkpoint"
+    name = last.read_text().strip() if last.is_file() else "model_final.pth"
+    path = run_dir / name
+    if not path.is_file():
+        return False
+    state = torch.load(path, map_location="cpu")
+    state = state.get("model", state)
+    sub = {k[len("builder.") :]: v for k, v in state.items() if k.startswith("builder.")}
+    if not sub:
+        return False
+    builder.load_state_dict(sub, strict=False)
+    return True
+
+
+def graph_options(kd: str | None = None, run_dir: str | os.PathLike | None = None) -> dict:
+    """:class:`graph.GraphBuilder` options: GraphConfig defaults, then ``configs/kd/<kd>.yaml``'s
+    ``graph``, then the run's ``config_resolved.yaml`` ``kd.graph`` when that run used ``kd``
+    (or ``kd`` is None). The returned dict also holds ``"kd"``: the preset used."""
+    from dataclasses import asdict
+
+    from omegaconf import OmegaConf
+
+    from .config import GraphConfig
+
+    opts = asdict(GraphConfig())
+    run_kd = None
+    resolved = Path(run_dir) / "config_resolved.yaml" if run_dir else None
+    run_cfg = OmegaConf.load(resolved) if resolved and resolved.is_file() else None
+    if run_cfg is not None:
+        run_kd = str(OmegaConf.select(run_cfg, "kd.name", default=""))
+    kd = kd or (run_kd if run_kd and run_kd != "none" else "graphkd")
+    preset = Path(__file__).resolve().parents[1] / "configs" / "kd" / f"{kd}.yaml"
+    if preset.is_file():
+        opts.update(OmegaConf.to_container(OmegaConf.load(preset)).get("graph") or {})
+    elif kd not in ("graphkd", "dsig"):
+        raise ValueError(f"kd={kd!r}: no graph preset {preset}; use kd=graphkd or kd=dsig")
+    if run_cfg is not None and run_kd == kd:
+        opts.update(OmegaConf.to_container(run_cfg.kd.graph, resolve=True) or {})
+    return {"kd": kd, **opts}

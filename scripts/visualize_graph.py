@@ -1,0 +1,147 @@
+"""Draw the teacher's and the student's instance graphs of one page, side by side.
+
+    python scripts/visualize_graph.py teacher=TEACHER_DIR student=RUN_DIR image=PAGE.jpg \
+        out=graph.png [gt=COCO.json] [kd=graphkd|dsig] [seed=0] [max_edges=400] \
+        [split_mode=gt] [merge=true] [merge_ratio=1.0] [edge_metric=mahalanobis] \
+        [bg_threshold=0.6] [bg_topk=64] [score_thresh=0.5]
+
+teacher: teacher dir (config.yaml + model_final.pth), its config .yaml or its .pth.
+student: a student run dir from scripts/distill.py (student_config.yaml, model_student.pth,
+    label_map.json; its model_final.pth also holds the graph builder's running covariance
+    statistics, which are loaded so edges are the Mahalanobis distances used in training).
+image: the page. The nodes are the RoIs the student samples in training, pooled from both
+    models, so every RoI needs a role (its GT class or background):
+gt: a COCO json with the page's annotations, found by the image's file name (basename match);
+    categories are matched to the student's classes by name. Without gt=, the teacher's
+    detections scoring >= score_thresh stand in for the ground truth (a preview only).
+kd: graph preset from configs/kd/ (default: the student run's own kd, else graphkd); the other
+    keys override single GraphBuilder options.
+Boxes are drawn in the original image's pixels (the models see it resized to INPUT.MIN_SIZE_TEST).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from detectron2.data import transforms as T
+from detectron2.structures import BoxMode
+
+from detectors.datasets import load_coco_dataset
+from detectors.kvargs import parse_kv
+from graph import GraphBuilder, NodeType
+from graphkd.artifacts import graph_options, load_builder_state, load_model, resolve_model
+from graphkd.visualize import draw_graph_pair, graph_for_page, load_image, page_input
+
+SPEC = {
+    "teacher": str,
+    "student": str,
+    "image": str,
+    "out": str,
+    "gt": str,
+    "kd": str,
+    "seed": int,
+    "max_edges": int,
+    "split_mode": str,
+    "merge": bool,
+    "merge_ratio": float,
+    "edge_metric": str,
+    "bg_threshold": float,
+    "bg_topk": int,
+    "score_thresh": float,
+}
+GRAPH_KEYS = ("split_mode", "merge", "merge_ratio", "edge_metric", "bg_threshold", "bg_topk")
+
+
+def gt_dataset_dict(gt_json: str, image: Path, classes: list[str]) -> dict:
+    """The detectron2 dataset dict of ``image`` from a COCO json (matched by file name)."""
+    dicts, _, _ = load_coco_dataset(gt_json, image.parent, classes, check_images="none")
+    for d in dicts:
+        if Path(d["file_name"]).name == image.name:
+            return {**d, "file_name": str(image)}
+    raise ValueError(f"{gt_json} has no image named {image.name!r}; pass the json of its split.")
+
+
+def pseudo_dataset_dict(teacher, cfg, image: Path, score_thresh: float) -> dict:
+    """A dataset dict whose annotations are the teacher's detections (score >= score_thresh)."""
+    bgr = load_image(image, "BGR")
+    resized = T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
+    img = resized.get_transform(bgr).apply_image(bgr)
+    img = img[:, :, ::-1] if cfg.INPUT.FORMAT == "RGB" else img
+    inputs = {"image": torch.as_tensor(img.transpose(2, 0, 1).copy()),
+              "height": bgr.shape[0], "width": bgr.shape[1]}  # fmt: skip
+    with torch.no_grad():
+        inst = teacher.eval()([inputs])[0]["instances"].to("cpu")  # original image pixels
+    inst = inst[inst.scores >= score_thresh]
+    if len(inst) == 0:
+        raise ValueError(
+            f"The teacher finds nothing in {image} above score_thresh={score_thresh}; "
+            "pass gt=COCO.json with the page's annotations or lower score_thresh."
+        )
+    anns = [
+        {"bbox": b, "bbox_mode": BoxMode.XYXY_ABS, "category_id": c}
+        for b, c in zip(inst.pred_boxes.tensor.tolist(), inst.pred_classes.tolist())
+    ]
+    return {"file_name": str(image), "height": bgr.shape[0], "width": bgr.shape[1],
+            "annotations": anns}  # fmt: skip
+
+
+def describe(name: str, g) -> str:
+    t = g.node_type
+    merged = int(((g.cluster_size > 1) & (t == NodeType.TEXT)).sum())
+    return (
+        f"{name}: {int(g.num_nodes)} nodes ({int((t == NodeType.TEXT).sum())} text, "
+        f"{int((t == NodeType.NONTEXT).sum())} non-text, {int((t == NodeType.BG).sum())} bg; "
+        f"{merged} merged text), {int(g.edge_index.shape[1])} edges"
+    )
+
+
+def main(argv: list[str] | None = None) -> Path:
+    a = parse_kv(sys.argv[1:] if argv is None else argv, SPEC,
+                 ("teacher", "student", "image", "out"), __doc__)  # fmt: skip
+    t_files, s_files = resolve_model(a["teacher"]), resolve_model(a["student"])
+    image = Path(a["image"])
+    rgb = load_image(image, "RGB")
+    teacher, student = load_model(t_files), load_model(s_files)
+    opts = graph_options(a.get("kd"), s_files.run_dir)
+    kd = opts.pop("kd")
+    opts.update({k: a[k] for k in GRAPH_KEYS if k in a})
+    classes = s_files.classes
+    builder = GraphBuilder(
+        text_classes=[classes.index(c) for c in s_files.text_classes],
+        num_classes=len(classes),
+        teacher_channels=teacher.backbone.output_shape()["p2"].channels,
+        student_channels=student.backbone.output_shape()["p2"].channels,
+        **opts,
+    )
+    loaded = load_builder_state(builder, s_files.run_dir)
+    if builder.needs_stats and not builder.teacher_stats.is_ready:
+        found = f"{builder.teacher_stats.num_samples:.0f} samples" if loaded else "none"
+        print(f"note: the run's graph statistics are not ready ({found}); Mahalanobis edges use "
+              "the identity covariance (Euclidean on descriptors)", file=sys.stderr)  # fmt: skip
+    cfg = s_files.cfg
+    if "gt" in a:
+        dd = gt_dataset_dict(a["gt"], image, classes)
+    else:
+        dd = pseudo_dataset_dict(teacher, t_files.cfg, image, a.get("score_thresh", 0.5))
+    page = page_input(dd, cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, cfg.INPUT.FORMAT)
+    tg, sg = graph_for_page(teacher, student, builder, page, seed=a.get("seed", 0))
+    t_arch = t_files.cfg.MODEL.BACKBONE.get("ARCH", "") or "teacher"
+    s_arch = cfg.MODEL.BACKBONE.get("ARCH", "") or "student"
+    out = draw_graph_pair(
+        rgb, tg, sg, a["out"],
+        titles=(f"teacher {t_arch}", f"student {s_arch} (kd={kd})"),
+        max_edges=a.get("max_edges", 400),
+    )  # fmt: skip
+    print(describe("teacher", tg))
+    print(describe("student", sg))
+    print(f"wrote {out}")
+    return out
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None

@@ -1,0 +1,149 @@
+"""scripts/predict.py and scripts/visualize_graph.py end to end on tiny random detectors, and
+graph_for_page's coordinates."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("detectron2")
+
+from detectron2.checkpoint import DetectionCheckpointer  # noqa: E402
+from detectron2.data import MetadataCatalog  # noqa: E402
+
+from detectors.build import build_detector  # noqa: E402
+from detectors.config import get_detector_cfg  # noqa: E402
+from detectors.synthetic import CLASSES, generate_synthetic  # noqa: E402
+from graph import GraphBuilder  # noqa: E402
+from graphkd.artifacts import graph_options, load_model, resolve_model  # noqa: E402
+from graphkd.data import DataSplits  # noqa: E402
+from graphkd.run import save_student  # noqa: E402
+from graphkd.visualize import graph_for_page, page_input  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+
+import predict  # noqa: E402
+import visualize_graph  # noqa: E402
+
+K = len(CLASSES)
+SMALL = {
+    "min_size": 128,
+    "rois_per_image": 32,
+    "overrides": {"MODEL.RPN.PRE_NMS_TOPK_TEST": 200, "MODEL.RPN.POST_NMS_TOPK_TEST": 50,
+                  "MODEL.RPN.PRE_NMS_TOPK_TRAIN": 200, "MODEL.RPN.POST_NMS_TOPK_TRAIN": 50},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Synthetic pages (160 px high, models see 128 px), a teacher dir and a student run dir."""
+    root = tmp_path_factory.mktemp("tools")
+    gt_json = generate_synthetic(root / "data", 2, seed=0, image_size=160, split="val")
+    torch.manual_seed(0)
+    t_cfg = get_detector_cfg("R18", K, **SMALL)
+    teacher_dir = root / "teacher"
+    teacher_dir.mkdir()
+    DetectionCheckpointer(build_detector(t_cfg), str(teacher_dir)).save("model_final")
+    (teacher_dir / "config.yaml").write_text(t_cfg.dump())  # MODEL.WEIGHTS empty, as trained
+    s_cfg = get_detector_cfg("R18", K, **SMALL)
+    (root / "student").mkdir()
+    # As for a registered COCO json: dataset category ids 1..K -> contiguous 0..K-1.
+    MetadataCatalog.get("tools_test_val").thing_dataset_id_to_contiguous_id = {
+        i + 1: i for i in range(K)
+    }
+    data = DataSplits("tools_test_train", "tools_test_val", CLASSES, ("text", "title", "list"))
+    save_student(build_detector(s_cfg), s_cfg, data, str(root / "student"))
+    return {"root": root, "gt": gt_json, "pages": sorted((root / "data" / "val").iterdir()),
+            "teacher": teacher_dir, "student": root / "student"}  # fmt: skip
+
+
+def test_resolve_model(tiny):
+    s = resolve_model(tiny["student"])
+    assert s.config.name == "student_config.yaml" and s.weights.name == "model_student.pth"
+    assert s.classes == list(CLASSES) and s.text_classes == ["text", "title", "list"]
+    t = resolve_model(tiny["teacher"] / "model_final.pth")
+    assert t.config.name == "config.yaml" and t.weights.name == "model_final.pth"
+    with pytest.raises(FileNotFoundError, match="nope"):
+        resolve_model(tiny["root"] / "nope")
+    assert graph_options(None, tiny["student"])["kd"] == "graphkd"
+    assert graph_options("dsig")["edge_metric"] == "cosine"
+
+
+def test_predict(tiny, tmp_path):
+    out = tmp_path / "pred"
+    path = predict.main([f"checkpoint={tiny['student']}", f"input={tiny['pages'][0].parent}",
+                         f"out={out}", "score_thresh=0.05"])  # fmt: skip
+    preds = json.loads(path.read_text())
+    assert preds, "a random detector still scores ~1/6 per class, above 0.05"
+    names = {str(p) for p in tiny["pages"]}
+    for p in preds:
+        assert p["file_name"] in names and p["category_name"] in CLASSES
+        assert p["score"] >= 0.05 and len(p["bbox"]) == 4 and p["bbox"][2] >= 0
+        assert CLASSES[p["category_id"] - 1] == p["category_name"]  # dataset ids 1..K
+    pngs = sorted(out.glob("*.png"))
+    assert [p.stem for p in pngs] == [p.stem for p in tiny["pages"]]
+    im = np.asarray(Image.open(pngs[0]))
+    assert im.shape[0] == 800 and abs(im.shape[1] / im.shape[0] - 124 / 160) < 0.01  # enlarged
+
+
+def test_predict_errors(tiny, tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing_run"):
+        predict.main([f"checkpoint={tmp_path / 'missing_run'}", f"input={tiny['pages'][0]}",
+                      f"out={tmp_path}"])  # fmt: skip
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="broken.jpg"):
+        predict.main([f"checkpoint={tiny['student']}", f"input={bad}", f"out={tmp_path / 'o'}"])
+    with pytest.raises(SystemExit, match="checkpoint"):
+        predict.main([f"input={bad}", f"out={tmp_path}"])
+
+
+def test_predict_cli_error_message(tiny, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    r = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "predict.py"), f"checkpoint={tmp_path / 'x'}",
+         f"input={tiny['pages'][0]}", f"out={tmp_path}"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert r.returncode != 0 and "error: Checkpoint" in r.stderr and "x'" in r.stderr
+
+
+def test_graph_for_page_boxes_in_original_pixels(tiny):
+    t_files, s_files = resolve_model(tiny["teacher"]), resolve_model(tiny["student"])
+    teacher, student = load_model(t_files), load_model(s_files)
+    dd = visualize_graph.gt_dataset_dict(str(tiny["gt"]), tiny["pages"][0], list(CLASSES))
+    cfg = s_files.cfg
+    page = page_input(dd, cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, cfg.INPUT.FORMAT)
+    h, w = page["image"].shape[1:]
+    assert (page["height"], page["width"]) == (160, 124) and w == 128  # resized: short side 128
+    builder = GraphBuilder(text_classes=[0, 1, 2], num_classes=K)
+    tg, sg = graph_for_page(teacher, student, builder, page, seed=0)
+    assert not student.training and not teacher.training  # modes restored
+    assert torch.equal(tg.node_type, sg.node_type) and torch.equal(tg.box, sg.box)
+    scale = torch.tensor([124 / w, 160 / h, 124 / w, 160 / h])
+    assert torch.allclose(tg.box, tg.box_input * scale)
+    assert float(tg.box[:, 2].max()) <= 124 + 1e-3 and float(tg.box[:, 3].max()) <= 160 + 1e-3
+    assert int(tg.num_nodes) > 0 and tg.edge_attr.shape[1] == 3
+    tg2, _ = graph_for_page(teacher, student, builder, page, seed=0)
+    assert torch.equal(tg.box, tg2.box)  # deterministic for a seed
+
+
+def test_visualize_graph(tiny, tmp_path, capsys):
+    out = visualize_graph.main([f"teacher={tiny['teacher']}", f"student={tiny['student']}",
+                                f"image={tiny['pages'][1]}", f"gt={tiny['gt']}",
+                                f"out={tmp_path / 'graph.png'}", "max_edges=50"])  # fmt: skip
+    im = np.asarray(Image.open(out).convert("RGB"))
+    assert im.shape[1] > im.shape[0] and im.std() > 5  # two pages side by side
+    text = capsys.readouterr().out
+    assert "teacher:" in text and "student:" in text and "nodes" in text
+    with pytest.raises(ValueError, match="no image named"):
+        visualize_graph.gt_dataset_dict(str(tiny["gt"]), tmp_path / "other.jpg", list(CLASSES))
