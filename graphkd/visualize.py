@@ -8,10 +8,6 @@ and returns them with boxes in the ORIGINAL image's pixel coordinates, ready for
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
-import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -27,6 +23,7 @@ from detectron2.data import transforms as T  # noqa: E402
 from detectron2.data.detection_utils import read_image  # noqa: E402
 from detectron2.structures import Boxes, BoxMode, Instances  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
+from detectron2.utils.visualizer import ColorMode, Visualizer  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
@@ -63,29 +60,6 @@ def load_image(path: str | Path, fmt: str = "BGR") -> np.ndarray:
         return read_image(str(path), format=fmt)
     except Exception as e:  # PIL raises several types for truncated / non-image files
         raise ValueError(f"Cannot read image {str(path)!r}: {e}") from e
-
-
-def _visualizer_module() -> types.ModuleType:
-    """``detectron2.utils.visualizer``, importable without OpenCV.
-
-    It imports cv2 at module level but only uses it for masks and semantic segmentation; box
-    drawing does not. Without OpenCV a placeholder is seen by that one import and removed again,
-    so nothing else mistakes it for the real package.
-    """
-    if "cv2" in sys.modules or importlib.util.find_spec("cv2") is not None:
-        return importlib.import_module("detectron2.utils.visualizer")
-    stub = types.ModuleType("cv2")
-
-    def _missing(name: str):
-        raise ImportError(f"cv2.{name} needs OpenCV: pip install opencv-python-headless")
-
-    stub.__getattr__ = _missing  # type: ignore[attr-defined]
-    sys.modules["cv2"] = stub
-    try:
-        return importlib.import_module("detectron2.utils.visualizer")
-    finally:
-        if sys.modules.get("cv2") is stub:
-            del sys.modules["cv2"]
 
 
 def class_colors(num_classes: int) -> list[tuple[int, int, int]]:
@@ -150,14 +124,11 @@ def draw_detections(
     Returns:
         (H', W', 3) uint8 RGB drawing.
     """
-    vis = _visualizer_module()
     inst = to_instances(detections, image_bgr.shape[:2], class_names, dataset_ids)
     if inst.has("scores"):
         inst = inst[inst.scores >= score_thresh]
     meta = Metadata(thing_classes=list(class_names), thing_colors=class_colors(len(class_names)))
-    v = vis.Visualizer(
-        image_bgr[:, :, ::-1], meta, scale=scale, instance_mode=vis.ColorMode.SEGMENTATION
-    )
+    v = Visualizer(image_bgr[:, :, ::-1], meta, scale=scale, instance_mode=ColorMode.SEGMENTATION)
     return v.draw_instance_predictions(inst, jittering=False).get_image()
 
 

@@ -1,0 +1,142 @@
+"""``make demo``: teacher, baseline and distilled students on synthetic pages, and the report.
+
+Every job goes through the same workers as the CLIs (``teacher_worker`` / ``distill_worker``)
+with configs composed from ``configs/``. Finished jobs are reused and killed ones resume, so a
+second ``make demo`` only redoes what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+from pathlib import Path
+
+import torch
+from detectron2.data import DatasetCatalog
+from detectron2.data.detection_utils import read_image
+from detectron2.engine import DefaultPredictor
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from detectors.config import load_detector_cfg
+
+from .artifacts import graph_options, load_builder_state, resolve_model
+from .cli import CONFIG_DIR
+from .data import prepare_data
+from .run import METRICS, distill_worker, launch_job, teacher_dir, teacher_worker
+from .visualize import draw_detections, draw_graph_pair, graph_for_page, page_input, side_by_side
+
+__all__ = ["METHODS", "run_demo"]
+
+logger = logging.getLogger("graphkd")
+
+METHODS = ("none", "graphkd", "dsig")  # baseline first: the report compares against it
+
+
+def _compose(overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("config", overrides=overrides)
+
+
+def _done(run_dir: str) -> dict | None:
+    path = os.path.join(run_dir, METRICS)
+    if os.path.isfile(path):
+        with open(path) as f:
+            return json.load(f)
+    return None
+
+
+def _teacher(overrides: list[str]) -> tuple[DictConfig, dict]:
+    cfg = _compose(overrides + ["kd=none", "trainer.resume=true"])
+    out = teacher_dir(cfg)
+    metrics = _done(out) if os.path.isfile(cfg.teacher_checkpoint) else None
+    if metrics is None:
+        logger.info("demo: training the teacher (%s) -> %s", cfg.pair.teacher.backbone, out)
+        metrics = launch_job(teacher_worker, cfg, out).metrics
+    else:
+        logger.info("demo: reusing the teacher in %s", out)
+    return cfg, metrics
+
+
+def _student(overrides: list[str], kd: str, seed: int, run_dir: str) -> dict:
+    metrics = _done(run_dir)
+    if metrics is None:
+        logger.info("demo: kd=%s seed=%d -> %s", kd, seed, run_dir)
+        cfg = _compose(overrides + [f"kd={kd}", f"trainer.seed={seed}", "trainer.resume=true"])
+        metrics = launch_job(distill_worker, cfg, run_dir).metrics
+    return metrics
+
+
+def _figures(out: Path, cfg: DictConfig, runs: dict[str, str]) -> dict[str, Path]:
+    """Detections of teacher / baseline / distilled on one val page, and both graphs on it."""
+    from .report import plot_losses
+
+    figs = {"Training losses (seed 0)": plot_losses(runs, out / "losses.png")}
+    data = prepare_data(cfg.dataset)
+    page = DatasetCatalog.get(data.val)[0]
+    image = read_image(page["file_name"], format="BGR")
+    paths = {"teacher": teacher_dir(cfg)} | {
+        f"student kd={kd}": runs[kd] for kd in ("none", "graphkd")
+    }
+    # DefaultPredictor applies each model's own test-time resize.
+    predictors = {name: DefaultPredictor(resolve_model(p).cfg) for name, p in paths.items()}
+    drawings, titles = [], []
+    for name, predictor in predictors.items():
+        inst = predictor(image)["instances"].to("cpu")
+        drawings.append(draw_detections(image, inst, data.classes, score_thresh=0.5))
+        titles.append(name)
+    models = {name: p.model for name, p in predictors.items()}
+    figs["Detections on a val page (score >= 0.5)"] = side_by_side(
+        drawings, titles, out / "detections.png"
+    )
+
+    from graph import GraphBuilder
+
+    opts = graph_options("graphkd", runs["graphkd"])
+    opts.pop("kd")
+    builder = GraphBuilder(text_classes=data.text_class_ids, num_classes=len(data.classes), **opts)
+    load_builder_state(builder, runs["graphkd"])
+    s_cfg = load_detector_cfg(str(Path(runs["graphkd"]) / "student_config.yaml"))
+    batched = page_input(page, s_cfg.INPUT.MIN_SIZE_TEST, s_cfg.INPUT.MAX_SIZE_TEST)
+    t_graph, s_graph = graph_for_page(
+        models["teacher"], models["student kd=graphkd"], builder, batched
+    )
+    figs["Instance graphs on the same page (teacher vs distilled student)"] = draw_graph_pair(
+        image[:, :, ::-1], t_graph, s_graph, out / "graphs.png"
+    )
+    return figs
+
+
+def run_demo(seeds: int = 1, outputs: str = "outputs", overrides: list[str] | None = None) -> Path:
+    """Run the whole demo and write ``<outputs>/demo/REPORT.md``; returns its path."""
+    from .report import plot_ap_bars, write_report
+
+    overrides = [f"outputs={outputs}"] + list(overrides or [])
+    out = Path(outputs) / "demo"
+    cfg, teacher = _teacher(overrides)
+    students: dict[str, list[dict]] = {kd: [] for kd in METHODS}
+    seed0_runs: dict[str, str] = {}
+    for seed in range(int(seeds)):
+        for kd in METHODS:
+            run_dir = str(out / "runs" / kd / f"seed{seed}")
+            students[kd].append(_student(overrides, kd, seed, run_dir))
+            if seed == 0:
+                seed0_runs[kd] = run_dir
+    figures = {"AP of teacher and students": plot_ap_bars(teacher, students, out / "ap.png")}
+    figures.update(_figures(out, cfg, seed0_runs))
+    t = cfg.trainer
+    notes = [
+        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} threads.",
+        f"Data: {cfg.dataset.num_train} train / {cfg.dataset.num_val} val synthetic pages, "
+        f"{cfg.dataset.page_size} px high. Teacher {cfg.pair.teacher.backbone}-FPN: "
+        f"{t.teacher_max_iter} iterations; students {cfg.pair.student.backbone}-FPN: "
+        f"{t.max_iter} iterations, batch {t.ims_per_batch}, lr {t.base_lr}, "
+        f"{t.rois_per_image} RoIs/image, seeds 0..{int(seeds) - 1} (same schedule, data order "
+        "and init per seed for every method).",
+    ]
+    report = write_report(out, teacher, students, figures, baseline="none", notes=notes)
+    logger.info("demo: wrote %s", report)
+    return report
