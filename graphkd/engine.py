@@ -38,7 +38,8 @@ __all__ = ["SkipSampler", "StepSeed", "evaluate", "train"]
 
 logger = logging.getLogger(__name__)
 
-TRAIN_LOG = "train_log.json"  # detectron2's JSONWriter lines (one per log period)
+# detectron2's JSONWriter lines (one per log period), holding each logged iteration's own values
+TRAIN_LOG = "train_log.json"
 
 
 class SkipSampler(Sampler):
@@ -72,7 +73,9 @@ class StepSeed(hooks.HookBase):
 def _writers(output_dir: str, max_iter: int) -> list:
     return [
         CommonMetricPrinter(max_iter),  # prints losses, lr, time and ETA
-        JSONWriter(os.path.join(output_dir, TRAIN_LOG)),
+        # window 1: exact per-iteration values. A median over the last 20 would mix in
+        # iterations from before a resume in one run and not in the other.
+        JSONWriter(os.path.join(output_dir, TRAIN_LOG), window_size=1),
         TensorboardXWriter(os.path.join(output_dir, "tensorboard")),
     ]
 
@@ -113,7 +116,10 @@ def train(
         d2cfg.DATASETS.TRAIN, filter_empty=d2cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
     )
     sampler = SkipSampler(len(dataset), seed=d2cfg.SEED)
-    loader = build_detection_train_loader(d2cfg, dataset=dataset, sampler=sampler)
+    # seed= gives the DataLoader its own generator. Without one, its iterator draws a base seed
+    # from the global torch RNG when first advanced, i.e. inside the first step after StepSeed
+    # reseeded, so only a resumed run's first step would see a shifted stream (RPN / RoI sampling).
+    loader = build_detection_train_loader(d2cfg, dataset=dataset, sampler=sampler, seed=d2cfg.SEED)
     trainer_cls = AMPTrainer if d2cfg.SOLVER.AMP.ENABLED and on_gpu else SimpleTrainer
     trainer = trainer_cls(ddp_model, loader, optimizer)
     # The trainer's state holds the iteration, the optimizer and the LR scheduler hook.
