@@ -60,6 +60,8 @@ from pathlib import Path
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import load_coco_json
 
+from .prima import PRIMA_CLASSES
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -143,14 +145,7 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
     "prima": DatasetSpec(
         "prima",
-        (
-            "TextRegion",
-            "ImageRegion",
-            "TableRegion",
-            "MathsRegion",
-            "SeparatorRegion",
-            "OtherRegion",
-        ),
+        PRIMA_CLASSES,
         ("TextRegion",),
         "prima",
         {s: (f"COCO/{s}.json", "Images") for s in ("train", "val")},

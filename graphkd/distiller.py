@@ -11,16 +11,32 @@ import torch
 from detectron2.modeling import GeneralizedRCNN
 from detectron2.utils.events import get_event_storage
 from torch import Tensor, nn
+from torch_geometric.data import Batch
 
 from detectors.roi_features import RoIFeatures, extract_roi_features
 from graph import GraphBuilder
 
 from .losses import KDLoss
 
-__all__ = ["METHODS", "Distiller"]
+__all__ = ["METHODS", "Distiller", "build_graph_pair"]
 
 METHODS = ("none", "fitnet", "logit", "dsig", "graphkd")
 _GRAPH_METHODS = ("dsig", "graphkd")
+
+
+def build_graph_pair(
+    builder: GraphBuilder, feats: RoIFeatures, *, update_stats: bool = True
+) -> tuple[Batch, Batch]:
+    """Teacher and student instance graphs of the RoIs in ``feats`` (identical node order)."""
+    return builder.build_pair(
+        feats.teacher_features,
+        feats.student_features,
+        feats.boxes,
+        feats.gt_classes,
+        feats.gt_instance,
+        teacher_bg_prob=feats.teacher_bg_prob(),
+        update_stats=update_stats,
+    )
 
 
 class Distiller(nn.Module):
@@ -101,15 +117,7 @@ class Distiller(nn.Module):
         return losses
 
     def _build_graphs(self, feats: RoIFeatures):
-        return self.builder.build_pair(
-            feats.teacher_features,
-            feats.student_features,
-            feats.boxes,
-            feats.gt_classes,
-            feats.gt_instance,
-            teacher_bg_prob=feats.teacher_bg_prob(),
-            update_stats=True,
-        )
+        return build_graph_pair(self.builder, feats, update_stats=True)
 
     def _kd_losses(self, feats: RoIFeatures) -> dict[str, Tensor]:
         teacher_graph = student_graph = None

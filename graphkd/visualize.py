@@ -33,6 +33,8 @@ from torch_geometric.data import Data  # noqa: E402
 from detectors.roi_features import extract_roi_features  # noqa: E402
 from graph import GraphBuilder, NodeType  # noqa: E402
 
+from .distiller import build_graph_pair  # noqa: E402
+
 __all__ = [
     "NODE_COLORS",
     "class_colors",
@@ -387,15 +389,7 @@ def graph_for_page(
         _train_mode_without_bn_updates(student)
         with torch.no_grad(), EventStorage():
             feats = extract_roi_features(student, teacher, [dict(page)])
-            t, s = builder.build_pair(
-                feats.teacher_features,
-                feats.student_features,
-                feats.boxes,
-                feats.gt_classes,
-                feats.gt_instance,
-                teacher_bg_prob=feats.teacher_bg_prob(),
-                update_stats=update_stats,
-            )
+            t, s = build_graph_pair(builder, feats, update_stats=update_stats)
     finally:
         teacher.train(modes[0])
         student.train(modes[1])
