@@ -186,9 +186,10 @@ def teacher_worker(cfg_dict: dict) -> JobResult:
     t0 = time.perf_counter()
     engine.train(model, d2, out, resume=cfg.trainer.resume, log_period=cfg.trainer.log_period)
     train_s = time.perf_counter() - t0
-    metrics = {}
+    # Every rank predicts its shard of the val set (detectron2's InferenceSampler) and the
+    # evaluator gathers them: rank 0 alone gets the metrics and writes files.
+    metrics = engine.evaluate(model, d2, data.val, out)
     if comm.is_main_process():
-        metrics = engine.evaluate(model, d2, data.val, out)
         metrics.update(
             params=count_parameters(model), train_seconds=train_s, role="teacher", run_dir=out
         )
@@ -209,10 +210,9 @@ def distill_worker(cfg_dict: dict) -> JobResult:
         distiller, s_cfg, out, resume=cfg.trainer.resume, log_period=cfg.trainer.log_period
     )
     train_s = time.perf_counter() - t0
-    metrics = {}
+    student = distiller.student
+    metrics = engine.evaluate(student, s_cfg, data.val, out)  # on every rank, as above
     if comm.is_main_process():
-        student = distiller.student
-        metrics = engine.evaluate(student, s_cfg, data.val, out)
         metrics.update(
             params=count_parameters(student),
             train_seconds=train_s,
