@@ -22,9 +22,14 @@ def _run_dir() -> str:
     return HydraConfig.get().runtime.output_dir
 
 
+def _record_overrides(cfg: DictConfig) -> None:
+    cfg.overrides = list(HydraConfig.get().overrides.task)
+
+
 def _distill(cfg: DictConfig) -> float:
     from .run import distill_worker, launch_job
 
+    _record_overrides(cfg)
     result = launch_job(distill_worker, cfg, _run_dir())
     return float(result.metrics.get("AP", 0.0))
 
@@ -32,6 +37,7 @@ def _distill(cfg: DictConfig) -> float:
 def _train_teacher(cfg: DictConfig) -> float:
     from .run import launch_job, teacher_dir, teacher_worker
 
+    _record_overrides(cfg)
     result = launch_job(teacher_worker, cfg, teacher_dir(cfg))
     return float(result.metrics.get("AP", 0.0))
 

@@ -133,8 +133,9 @@ class Config:
     outputs: str = "outputs"
     # Where train_teacher.py writes the teacher and distill.py reads it.
     teacher_checkpoint: str = "${outputs}/teachers/${dataset.name}_${pair.teacher.backbone}_${trainer.min_size}px/model_final.pth"
-    # Filled with Hydra's job directory at run time.
+    # Filled at run time: Hydra's job directory and the command-line overrides.
     run_dir: str = ""
+    overrides: list[str] = field(default_factory=list)
 
 
 def register_configs() -> None:

@@ -41,6 +41,11 @@ def prepare_data(ds: DictConfig) -> DataSplits:
     paths = (ds.train_json, ds.train_images, ds.val_json, ds.val_images)
     if ds.name in DATASETS and all(p is None for p in paths):
         spec = DATASETS[ds.name]
+        if ds.classes is not None and tuple(ds.classes) != spec.classes:
+            raise ValueError(
+                f"dataset.classes={list(ds.classes)} differs from {ds.name}'s classes "
+                f"{list(spec.classes)}; set classes only for your own data (dataset=custom)"
+            )
         synthetic = None
         if ds.name == "synthetic":
             synthetic = {
@@ -52,7 +57,7 @@ def prepare_data(ds: DictConfig) -> DataSplits:
             ds.name, ds.root or None, ["train", "val"], check_images=ds.check_images,
             synthetic=synthetic,
         )  # fmt: skip
-        classes = tuple(ds.classes or spec.classes)
+        classes = spec.classes
         text = tuple(ds.text_classes if ds.text_classes is not None else spec.text_classes)
     else:
         missing = [k for k, p in zip(("train_json", "train_images", "val_json", "val_images"), paths)

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from detectors.build import build_detector, count_parameters, load_checkpoint
 from detectors.config import get_detector_cfg
+from detectors.evaluation import to_jsonable
 from graph import GraphBuilder
 
 from . import engine
@@ -96,16 +97,25 @@ def detector_cfg(cfg: Config | DictConfig, role: str, data: DataSplits) -> CfgNo
     return d2
 
 
+# Overrides that change the student run but not which teacher it needs.
+_STUDENT_ONLY = (
+    "kd",
+    "trainer.seed",
+    "trainer.resume",
+    "trainer.max_iter",
+    "pair=",
+    "dataset=",
+    "pair.student",
+)
+
+
 def teacher_command(cfg: Config | DictConfig) -> str:
-    """The command that trains the teacher ``cfg`` expects."""
-    return (
-        f"python scripts/train_teacher.py dataset={cfg.dataset.name} pair={cfg.pair.name} "
-        f"trainer={_trainer_choice(cfg)}"
+    """The command that trains the teacher ``cfg`` expects (with the run's relevant overrides)."""
+    extra = [o for o in cfg.overrides if not o.lstrip("+~").startswith(_STUDENT_ONLY)]
+    return " ".join(
+        ["python scripts/train_teacher.py", f"dataset={cfg.dataset.name}", f"pair={cfg.pair.name}"]
+        + extra
     )
-
-
-def _trainer_choice(cfg) -> str:
-    return "gpu" if str(cfg.trainer.device).startswith("cuda") else "cpu"
 
 
 def teacher_dir(cfg: Config | DictConfig) -> str:
@@ -281,7 +291,7 @@ def _seconds_per_iter(out: str) -> float | None:
 def _write_json(path: str, obj) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
+        json.dump(to_jsonable(obj), f, indent=2, sort_keys=True)  # NaN -> null: strict JSON
     os.replace(tmp, path)
 
 

@@ -1,0 +1,63 @@
+"""Config composition and the small config-derived helpers (no training)."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from graphkd.cli import CONFIG_DIR
+from graphkd.data import prepare_data
+from graphkd.run import detector_cfg, teacher_command
+
+
+def _compose(overrides: list[str]):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("config", overrides=overrides)
+
+
+@pytest.mark.parametrize(
+    "kd,pair",
+    zip(
+        ["none", "fitnet", "logit", "dsig", "graphkd"],
+        ["r50_r18", "r101_r50", "r152_r101", "r101_eb0", "r50_mnv2"],
+    ),
+)
+def test_every_group_option_composes(kd, pair):
+    cfg = _compose([f"kd={kd}", f"pair={pair}"])
+    assert cfg.kd.method == kd and cfg.pair.name == pair
+    assert cfg.pair.teacher.backbone != cfg.pair.student.backbone
+
+
+def test_teacher_command_keeps_overrides_that_change_the_teacher():
+    cfg = _compose(["kd=dsig", "outputs=/tmp/o", "trainer.min_size=256"])
+    cfg.overrides = ["kd=dsig", "outputs=/tmp/o", "trainer.min_size=256", "trainer.seed=3",
+                     "pair.student.backbone=R34"]  # fmt: skip
+    cmd = teacher_command(cfg)
+    assert cmd.startswith("python scripts/train_teacher.py dataset=synthetic pair=r50_r18")
+    assert "outputs=/tmp/o" in cmd and "trainer.min_size=256" in cmd
+    for student_only in ("kd=dsig", "trainer.seed=3", "pair.student"):
+        assert student_only not in cmd
+    # the teacher path follows the same overrides
+    assert cfg.teacher_checkpoint.startswith("/tmp/o/teachers/synthetic_R50_256px/")
+
+
+def test_known_dataset_rejects_a_different_class_list():
+    cfg = _compose(["dataset=publaynet", "dataset.classes=[a,b]"])
+    with pytest.raises(ValueError, match="set classes only for your own data"):
+        prepare_data(cfg.dataset)
+
+
+def test_custom_dataset_needs_its_paths():
+    cfg = _compose(["dataset=custom"])
+    with pytest.raises(Exception, match="train_json"):
+        prepare_data(cfg.dataset)
+
+
+def test_lr_steps_stay_inside_the_schedule():
+    from graphkd.data import DataSplits
+
+    data = DataSplits("a_train", "a_val", ("text", "figure"), ("text",))
+    cfg = _compose(["trainer.max_iter=4", "trainer.lr_steps=[0.75,0.9,1.0]"])
+    d2 = detector_cfg(cfg, "student", data)
+    assert d2.SOLVER.STEPS == (3,) and d2.SOLVER.MAX_ITER == 4
+    assert d2.MODEL.ROI_HEADS.NUM_CLASSES == 2
