@@ -8,6 +8,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 CONSTRAINTS := requirements/constraints.txt
 STAMP  := $(VENV)/.graphkd-setup
 SEEDS  ?= 1
+ARGS   ?=
 
 .PHONY: setup test test-all lint demo bench clean-venv
 
@@ -41,7 +42,7 @@ lint: setup
 	$(PY) -m ruff format --check graph detectors graphkd scripts tests
 
 demo: setup
-	$(PY) scripts/demo.py seeds=$(SEEDS)
+	$(PY) scripts/demo.py seeds=$(SEEDS) $(ARGS)
 
 bench: setup
 	$(PY) scripts/bench_graph.py
