@@ -1,0 +1,56 @@
+"""The main job (`make demo`) and the training benchmark, end to end at toy sizes (slow)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from e2e_helpers import PYTHON, REPO, TINY, script_env
+
+# The demo always uses its own pair/teacher choices; keep TINY's sizes but not its dataset/pair.
+_SIZES = [o for o in TINY if not o.startswith(("dataset=", "pair=", "trainer=", "trainer.seed"))]
+
+
+@pytest.mark.slow
+def test_demo_writes_report_and_figures(tmp_path):
+    from graphkd.demo import METHODS, run_demo
+
+    report = run_demo(seeds=2, outputs=str(tmp_path), overrides=_SIZES)
+    text = report.read_text()
+    for kd in METHODS:
+        assert f"kd={kd}" in text
+    assert "| teacher | 1 |" in text and "| 2 |" in text  # two seeds per student
+    for png in ("ap.png", "losses.png", "detections.png", "graphs.png"):
+        assert (report.parent / png).stat().st_size > 10_000
+        assert f"]({png})" in text
+    for kd in METHODS:
+        for seed in (0, 1):
+            metrics = json.loads(
+                (tmp_path / "demo" / "runs" / kd / f"seed{seed}" / "metrics.json").read_text()
+            )
+            assert metrics["kd"] == kd and metrics["seed"] == seed and "AP" in metrics
+    # A second run reuses every finished job: no training, same report.
+    before = report.stat().st_mtime_ns
+    assert run_demo(seeds=2, outputs=str(tmp_path), overrides=_SIZES) == report
+    assert report.stat().st_mtime_ns >= before
+
+
+@pytest.mark.slow
+def test_bench_prints_json_with_every_variant(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [PYTHON, "scripts/bench.py", "bench.iters=1", f"bench.out={out}", *_SIZES],
+        cwd=REPO, env=script_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert set(report["train_step"]) == {"student", "teacher_forward", "dsig", "graphkd"}
+    for r in report["train_step"].values():
+        assert r["seconds_per_iter"] > 0 and r["peak_rss_mb"] > 100
+    # TINY uses an R18 teacher to stay cheap, so both models have the R18-FPN size here.
+    inference = report["inference"]
+    assert inference["teacher"]["backbone"] == "R18" == inference["student"]["backbone"]
+    assert inference["teacher"]["params"] == inference["student"]["params"] > 1_000_000
+    assert inference["student"]["latency_s_per_page"] > 0
+    assert isinstance(report["graph_overhead"], float)
