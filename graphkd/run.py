@@ -187,9 +187,12 @@ def _setup(cfg_dict: dict) -> tuple[DictConfig, DataSplits]:
 
 
 def teacher_worker(cfg_dict: dict) -> JobResult:
-    """Train the teacher of ``cfg.pair`` on ``cfg.dataset``; writes next to teacher_checkpoint."""
+    """Train the teacher of ``cfg.pair`` on ``cfg.dataset`` into ``cfg.run_dir``.
+
+    Callers run it with ``run_dir = teacher_dir(cfg)``, where distillation looks for it.
+    """
     cfg, data = _setup(cfg_dict)
-    out = teacher_dir(cfg)
+    out = cfg.run_dir
     d2 = detector_cfg(cfg, "teacher", data)
     seed_all_rng(cfg.trainer.seed)
     model = build_detector(d2)
@@ -329,6 +332,5 @@ def launch_job(worker, cfg: DictConfig, run_dir: str):
         args=(cfg_dict,),
     )
     # Workers' return values are not passed back by launch: read what rank 0 wrote.
-    path = os.path.join(teacher_dir(cfg) if worker is teacher_worker else cfg.run_dir, METRICS)
-    with open(path) as f:
-        return JobResult(os.path.dirname(path), json.load(f))
+    with open(os.path.join(cfg.run_dir, METRICS)) as f:
+        return JobResult(cfg.run_dir, json.load(f))
