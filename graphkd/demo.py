@@ -11,24 +11,33 @@ import json
 import logging
 import os
 import platform
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+import yaml
 from detectron2.data import DatasetCatalog
 from detectron2.data.detection_utils import read_image
 from detectron2.engine import DefaultPredictor
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from detectors.config import load_detector_cfg
 
 from .artifacts import graph_options, load_builder_state, resolve_model
 from .cli import CONFIG_DIR
 from .data import prepare_data
-from .run import METRICS, distill_worker, launch_job, teacher_dir, teacher_worker
+from .run import (
+    METRICS,
+    detector_cfg,
+    distill_worker,
+    launch_job,
+    teacher_dir,
+    teacher_worker,
+)
 from .visualize import draw_detections, draw_graph_pair, graph_for_page, page_input, side_by_side
 
-__all__ = ["METHODS", "run_demo"]
+__all__ = ["METHODS", "config_diff", "run_demo"]
 
 logger = logging.getLogger("graphkd")
 
@@ -48,9 +57,47 @@ def _done(run_dir: str) -> dict | None:
     return None
 
 
+def _flat(tree: Mapping, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = list(value) if isinstance(value, (list, tuple)) else value
+    return out
+
+
+def config_diff(saved: Mapping, current: Mapping, ignore: tuple[str, ...] = ()) -> list[str]:
+    """``"key: saved != current"`` for every dotted key whose value differs (``ignore``: prefixes)."""
+    a, b = _flat(saved), _flat(current)
+    return [
+        f"{k}: {a.get(k, '<missing>')!r} != {b.get(k, '<missing>')!r}"
+        for k in sorted(a.keys() | b.keys())
+        if not k.startswith(ignore) and a.get(k) != b.get(k)
+    ]
+
+
+def _check_reusable(run_dir: str, diff: list[str]) -> None:
+    """A finished (or half-finished: it would resume) run trained with other settings is an error,
+    not something to reuse silently."""
+    if diff:
+        raise RuntimeError(
+            f"{run_dir} holds a run trained with other settings ("
+            + "; ".join(diff[:6])
+            + (" ..." if len(diff) > 6 else "")
+            + "). Delete that folder to retrain it, or pass outputs=<another folder>."
+        )
+
+
 def _teacher(overrides: list[str]) -> tuple[DictConfig, dict]:
     cfg = _compose(overrides + ["kd=none", "trainer.resume=true"])
     out = teacher_dir(cfg)
+    saved = os.path.join(out, "config.yaml")
+    if os.path.isfile(saved):
+        current = detector_cfg(cfg, "teacher", prepare_data(cfg.dataset))
+        with open(saved) as f:
+            diff = config_diff(yaml.safe_load(f), yaml.safe_load(current.dump()), ("OUTPUT_DIR",))
+        _check_reusable(out, diff)
     metrics = _done(out) if os.path.isfile(cfg.teacher_checkpoint) else None
     if metrics is None:
         logger.info("demo: training the teacher (%s) -> %s", cfg.pair.teacher.backbone, out)
@@ -61,10 +108,19 @@ def _teacher(overrides: list[str]) -> tuple[DictConfig, dict]:
 
 
 def _student(overrides: list[str], kd: str, seed: int, run_dir: str) -> dict:
+    cfg = _compose(overrides + [f"kd={kd}", f"trainer.seed={seed}", "trainer.resume=true"])
+    saved = os.path.join(run_dir, "config_resolved.yaml")
+    if os.path.isfile(saved):
+        keep = ("dataset", "pair", "kd", "trainer")
+        diff = config_diff(
+            {k: v for k, v in OmegaConf.to_container(OmegaConf.load(saved)).items() if k in keep},
+            {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k in keep},
+            ignore=("trainer.resume",),
+        )
+        _check_reusable(run_dir, diff)
     metrics = _done(run_dir)
     if metrics is None:
         logger.info("demo: kd=%s seed=%d -> %s", kd, seed, run_dir)
-        cfg = _compose(overrides + [f"kd={kd}", f"trainer.seed={seed}", "trainer.resume=true"])
         metrics = launch_job(distill_worker, cfg, run_dir).metrics
     return metrics
 
@@ -137,6 +193,11 @@ def run_demo(seeds: int = 1, outputs: str = "outputs", overrides: list[str] | No
         f"{t.rois_per_image} RoIs/image, seeds 0..{int(seeds) - 1} (same schedule, data order "
         "and init per seed for every method).",
     ]
-    report = write_report(out, teacher, students, figures, baseline="none", notes=notes)
+    classes = prepare_data(
+        cfg.dataset
+    ).classes  # the dataset's order, not metrics.json's sorted keys
+    report = write_report(
+        out, teacher, students, figures, baseline="none", notes=notes, class_names=classes
+    )
     logger.info("demo: wrote %s", report)
     return report

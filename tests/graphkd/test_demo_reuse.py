@@ -1,0 +1,30 @@
+"""The demo reuses finished runs only when they were trained with the same settings."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from graphkd.demo import _compose, _student, config_diff
+
+
+def test_config_diff_names_changed_keys_and_honours_ignore():
+    saved = {"trainer": {"min_size": 320, "steps": (1, 2), "resume": False}, "kd": {"name": "x"}}
+    current = {"trainer": {"min_size": 256, "steps": [1, 2], "resume": True}, "kd": {"name": "x"}}
+    assert config_diff(saved, current, ignore=("trainer.resume",)) == [
+        "trainer.min_size: 320 != 256"
+    ]
+    assert config_diff({"a": 1}, {"b": 1}) == ["a: 1 != '<missing>'", "b: '<missing>' != 1"]
+
+
+def test_student_run_with_other_settings_is_an_error_not_reused(tmp_path):
+    overrides = [f"outputs={tmp_path}"]
+    run_dir = tmp_path / "runs" / "none" / "seed0"
+    run_dir.mkdir(parents=True)
+    old = _compose(overrides + ["kd=none", "trainer.seed=0", "trainer.min_size=128"])
+    OmegaConf.save(old, run_dir / "config_resolved.yaml", resolve=True)
+    (run_dir / "metrics.json").write_text('{"AP": 1.0}')
+    with pytest.raises(RuntimeError, match=r"other settings \(trainer.min_size: 128 != 320"):
+        _student(overrides, "none", 0, str(run_dir))
+    # Same settings (resume differs, as the demo always resumes): reused as it is.
+    same = _compose(overrides + ["kd=none", "trainer.seed=0"])
+    OmegaConf.save(same, run_dir / "config_resolved.yaml", resolve=True)
+    assert _student(overrides, "none", 0, str(run_dir)) == {"AP": 1.0}
