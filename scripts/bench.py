@@ -4,13 +4,16 @@
     python scripts/bench.py [hydra overrides, e.g. pair=r101_r50 trainer.min_size=256]
         [bench.iters=5] [bench.out=outputs/bench.json]
 
-Each variant runs in its own process (so peak RSS is its own), on the same page-like batch at the
-configured trainer size, with randomly initialised models (speed does not depend on weights):
+All variants train on the same page-like batch at the configured trainer size, with randomly
+initialised models (speed does not depend on weights). Seconds per iteration come from one process
+that runs the variants in rounds (one step each, rotating order), so load drifts on the machine hit
+them alike; peak RSS comes from a separate process per variant. The variants:
   student          the student alone (kd=none)
   teacher_forward  student + frozen teacher forward on the same RoIs, no KD loss
   dsig             kd=dsig (cosine-edge graphs)
   graphkd          kd=graphkd (covariance split, merging, Mahalanobis edges, 3 graph losses)
-graph_overhead = (graphkd - teacher_forward) / student; target <= 0.10 at trainer=cpu.
+graph_overhead = median over rounds of (graphkd - teacher_forward) / median(student); target
+<= 0.10 at trainer=cpu. dsig_overhead likewise.
 Also: inference latency per page and parameter counts of teacher and student.
 """
 
@@ -37,7 +40,7 @@ def _compose(overrides: list[str]):
         return compose("config", overrides=overrides)
 
 
-def _setup(overrides: list[str], kd: str):
+def _setup(overrides: list[str], kd: str, teacher=None):
     import torch
 
     from detectors.build import build_detector
@@ -50,7 +53,9 @@ def _setup(overrides: list[str], kd: str):
     cfg = _compose(overrides + [f"kd={kd}"])
     spec = get_spec("synthetic")
     data = DataSplits("bench_train", "bench_val", spec.classes, spec.text_classes)
-    teacher = build_detector(detector_cfg(cfg, "teacher", data)).eval()
+    if teacher is None:
+        teacher = build_detector(detector_cfg(cfg, "teacher", data)).eval()
+    torch.manual_seed(1)  # every variant's student starts from the same weights
     distiller, s_cfg = build_distiller(cfg, data, teacher=teacher if kd != "none" else None)
     size = int(cfg.trainer.min_size)
     batch = make_dummy_batch(
@@ -63,25 +68,12 @@ def _setup(overrides: list[str], kd: str):
     return cfg, distiller, teacher, batch
 
 
-def _time_steps(step, iters: int) -> list[float]:
-    for _ in range(2):  # warm-up: allocator, caches, running statistics
-        step()
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return times
-
-
-def _run_variant(variant: str, overrides: list[str], iters: int, queue) -> None:
+def _train_step(variant: str, distiller, teacher, batch):
+    """One optimizer step of ``variant`` (see the module docstring) as a closure."""
     import torch
-    from detectron2.utils.events import EventStorage
 
     from detectors.roi_features import extract_roi_features
 
-    kd = {"student": "none", "teacher_forward": "logit"}.get(variant, variant)
-    cfg, distiller, teacher, batch = _setup(overrides, kd)
     distiller.train()
     params = [p for p in distiller.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
@@ -95,16 +87,55 @@ def _run_variant(variant: str, overrides: list[str], iters: int, queue) -> None:
         sum(losses.values()).backward()
         opt.step()
 
+    return step
+
+
+def _kd_of(variant: str) -> str:
+    return {"student": "none", "teacher_forward": "logit"}.get(variant, variant)
+
+
+def _peak_rss(variant: str, overrides: list[str], queue) -> None:
+    """Peak RSS of a process that only builds and trains ``variant`` (2 steps)."""
+    from detectron2.utils.events import EventStorage
+
+    _, distiller, teacher, batch = _setup(overrides, _kd_of(variant))
+    step = _train_step(variant, distiller, teacher, batch)
     with EventStorage(0):
-        times = _time_steps(step, iters)
-    queue.put(
-        {
-            "variant": variant,
-            "seconds_per_iter": statistics.median(times),
-            "seconds_per_iter_all": times,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        }
-    )
+        step()
+        step()
+    queue.put({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def _interleaved(overrides: list[str], iters: int, queue) -> None:
+    """Seconds per step of every variant, measured in rounds (one step of each per round, the
+    order rotating) in one process, so that machine load drifts hit all variants alike."""
+    from detectron2.utils.events import EventStorage
+
+    steps, teacher = {}, None
+    for variant in VARIANTS:
+        _, distiller, teacher, batch = _setup(overrides, _kd_of(variant), teacher)
+        steps[variant] = _train_step(variant, distiller, teacher, batch)
+    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    with EventStorage(0):
+        for r in range(iters + 2):  # two warm-up rounds: allocator, caches, running statistics
+            order = VARIANTS[r % len(VARIANTS) :] + VARIANTS[: r % len(VARIANTS)]
+            for variant in order:
+                t0 = time.perf_counter()
+                steps[variant]()
+                if r >= 2:
+                    times[variant].append(time.perf_counter() - t0)
+    queue.put(times)
+
+
+def _time_steps(step, iters: int) -> list[float]:
+    for _ in range(2):  # warm-up
+        step()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 def _latency(overrides: list[str], iters: int, queue) -> None:
@@ -150,8 +181,22 @@ def main(argv: list[str]) -> dict:
         else:
             overrides.append(arg)
     cfg = _compose(overrides + ["kd=graphkd"])
-    results = {v: _in_process(_run_variant, v, overrides, bench["iters"]) for v in VARIANTS}
-    sec = {v: r["seconds_per_iter"] for v, r in results.items()}
+    times = _in_process(_interleaved, overrides, bench["iters"])
+    student = statistics.median(times["student"])
+
+    def overhead(variant: str) -> float:
+        # Paired per round: (variant - teacher_forward) in the same round, over the student alone.
+        paired = [a - b for a, b in zip(times[variant], times["teacher_forward"])]
+        return statistics.median(paired) / student
+
+    results = {
+        v: {
+            "seconds_per_iter": statistics.median(times[v]),
+            "seconds_per_iter_all": times[v],
+            **_in_process(_peak_rss, v, overrides),
+        }
+        for v in VARIANTS
+    }
     report = {
         "machine": {
             "platform": platform.platform(),
@@ -167,9 +212,9 @@ def main(argv: list[str]) -> dict:
             "iters": bench["iters"],
         },
         "train_step": results,
-        "graph_overhead": (sec["graphkd"] - sec["teacher_forward"]) / sec["student"],
-        "dsig_overhead": (sec["dsig"] - sec["teacher_forward"]) / sec["student"],
-        "teacher_overhead": (sec["teacher_forward"] - sec["student"]) / sec["student"],
+        "graph_overhead": overhead("graphkd"),
+        "dsig_overhead": overhead("dsig"),
+        "teacher_overhead": statistics.median(times["teacher_forward"]) / student - 1.0,
         "inference": _in_process(_latency, overrides, bench["iters"]),
     }
     os.makedirs(os.path.dirname(os.path.abspath(bench["out"])), exist_ok=True)
