@@ -10,11 +10,40 @@ a pooled within-class covariance shrunk with Ledoit-Wolf, OAS or a fixed intensi
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from .types import check_finite
 
-__all__ = ["GaussianStats", "cholesky_with_jitter", "shrink_covariance"]
+__all__ = ["GaussianStats", "all_gather_rows", "cholesky_with_jitter", "shrink_covariance"]
+
+
+def _world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def all_gather_rows(*tensors: Tensor) -> tuple[Tensor, ...]:
+    """Concatenate row-aligned tensors across all processes of the default process group.
+
+    Every process passes tensors with the same number of rows ``n_r`` (its own) and the same
+    trailing shape; every process gets the concatenation over ranks (rank order), ``(sum n_r, ...)``.
+    Rows are padded to the largest ``n_r`` for ``torch.distributed.all_gather`` (which needs equal
+    shapes). Without an initialised process group (or with one process) the inputs come back as
+    they are. A collective: every rank must call it, in the same order.
+    """
+    if _world_size() == 1:
+        return tensors
+    n = torch.tensor([tensors[0].shape[0]], device=tensors[0].device)
+    sizes = [torch.zeros_like(n) for _ in range(_world_size())]
+    dist.all_gather(sizes, n)
+    sizes = [int(s) for s in sizes]
+    out = []
+    for t in tensors:
+        pad = t.new_zeros((max(sizes) - t.shape[0], *t.shape[1:]))
+        parts = [t.new_empty((max(sizes), *t.shape[1:])) for _ in sizes]
+        dist.all_gather(parts, torch.cat([t, pad]))
+        out.append(torch.cat([part[:k] for part, k in zip(parts, sizes)]))
+    return tuple(out)
 
 
 def cholesky_with_jitter(cov: Tensor, max_tries: int = 8) -> Tensor:
@@ -111,6 +140,9 @@ class GaussianStats(nn.Module):
         shrinkage: "ledoit_wolf" (default), "oas" or a fixed intensity in [0, 1].
         momentum: None for exact running moments, or an EMA weight in (0, 1].
         min_samples: pooled samples needed before the covariance is used (default: ``dim``).
+        sync: under ``torch.distributed`` (e.g. detectron2's ``launch``), gather every update's
+            samples from all processes first, so all ranks hold the same statistics (those of the
+            global batch). ``update`` is then a collective that every rank must call.
     """
 
     def __init__(
@@ -119,6 +151,7 @@ class GaussianStats(nn.Module):
         shrinkage: str | float = "ledoit_wolf",
         momentum: float | None = None,
         min_samples: int | None = None,
+        sync: bool = True,
     ) -> None:
         super().__init__()
         if dim <= 0:
@@ -136,6 +169,7 @@ class GaussianStats(nn.Module):
         self.shrinkage = shrinkage
         self.momentum = momentum
         self.min_samples = int(dim if min_samples is None else min_samples)
+        self.sync = bool(sync)
         f64 = torch.float64
         self.register_buffer("count", torch.zeros(2, dtype=f64))
         self.register_buffer("mean", torch.zeros(2, dim, dtype=f64))
@@ -195,11 +229,14 @@ class GaussianStats(nn.Module):
             raise ValueError(
                 f"is_text must have shape ({z.shape[0]},) like z's rows, got {tuple(is_text.shape)}"
             )
+        z = z.detach().to(device=self.mean.device, dtype=torch.float64)
+        is_text = is_text.to(device=z.device, dtype=torch.bool)
+        if self.sync:  # before any early exit: every rank must join the collective
+            z, flag = all_gather_rows(z, is_text.to(torch.uint8))  # gloo has no bool
+            is_text = flag.bool()
         check_finite(z, "GaussianStats.update(z)")
         if z.shape[0] == 0:
             return
-        z = z.detach().to(device=self.mean.device, dtype=torch.float64)
-        is_text = is_text.to(device=z.device, dtype=torch.bool)
         for c, mask in ((0, ~is_text), (1, is_text)):  # two classes, not a loop over samples
             x = z[mask]
             if x.shape[0] == 0:
