@@ -54,3 +54,9 @@ def test_bench_prints_json_with_every_variant(tmp_path):
     assert inference["teacher"]["params"] == inference["student"]["params"] > 1_000_000
     assert inference["student"]["latency_s_per_page"] > 0
     assert isinstance(report["graph_overhead"], float)
+    for method in ("graph", "dsig"):
+        detail = report[f"{method}_overhead_detail"]
+        assert detail["overhead"] == report[f"{method}_overhead"]
+        assert (
+            0 < detail["kd_forward_seconds"] < report["train_step"]["graphkd"]["seconds_per_iter"]
+        )
