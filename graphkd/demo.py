@@ -26,7 +26,7 @@ from detectors.config import load_detector_cfg
 
 from .artifacts import graph_options, load_builder_state, resolve_model
 from .cli import CONFIG_DIR
-from .data import prepare_data
+from .data import DataSplits, prepare_data
 from .run import (
     METRICS,
     detector_cfg,
@@ -89,12 +89,13 @@ def _check_reusable(run_dir: str, diff: list[str]) -> None:
         )
 
 
-def _teacher(overrides: list[str]) -> tuple[DictConfig, dict]:
+def _teacher(overrides: list[str]) -> tuple[DictConfig, DataSplits, dict]:
     cfg = _compose(overrides + ["kd=none", "trainer.resume=true"])
+    data = prepare_data(cfg.dataset)
     out = teacher_dir(cfg)
     saved = os.path.join(out, "config.yaml")
     if os.path.isfile(saved):
-        current = detector_cfg(cfg, "teacher", prepare_data(cfg.dataset))
+        current = detector_cfg(cfg, "teacher", data)
         with open(saved) as f:
             diff = config_diff(yaml.safe_load(f), yaml.safe_load(current.dump()), ("OUTPUT_DIR",))
         _check_reusable(out, diff)
@@ -104,7 +105,7 @@ def _teacher(overrides: list[str]) -> tuple[DictConfig, dict]:
         metrics = launch_job(teacher_worker, cfg, out).metrics
     else:
         logger.info("demo: reusing the teacher in %s", out)
-    return cfg, metrics
+    return cfg, data, metrics
 
 
 def _student(overrides: list[str], kd: str, seed: int, run_dir: str) -> dict:
@@ -125,12 +126,11 @@ def _student(overrides: list[str], kd: str, seed: int, run_dir: str) -> dict:
     return metrics
 
 
-def _figures(out: Path, cfg: DictConfig, runs: dict[str, str]) -> dict[str, Path]:
+def _figures(out: Path, cfg: DictConfig, data: DataSplits, runs: dict[str, str]) -> dict[str, Path]:
     """Detections of teacher / baseline / distilled on one val page, and both graphs on it."""
     from .report import plot_losses
 
     figs = {"Training losses (seed 0)": plot_losses(runs, out / "losses.png")}
-    data = prepare_data(cfg.dataset)
     page = DatasetCatalog.get(data.val)[0]
     image = read_image(page["file_name"], format="BGR")
     paths = {"teacher": teacher_dir(cfg)} | {
@@ -171,7 +171,7 @@ def run_demo(seeds: int = 1, outputs: str = "outputs", overrides: list[str] | No
 
     overrides = [f"outputs={outputs}"] + list(overrides or [])
     out = Path(outputs) / "demo"
-    cfg, teacher = _teacher(overrides)
+    cfg, data, teacher = _teacher(overrides)
     students: dict[str, list[dict]] = {kd: [] for kd in METHODS}
     seed0_runs: dict[str, str] = {}
     for seed in range(int(seeds)):
@@ -181,7 +181,7 @@ def run_demo(seeds: int = 1, outputs: str = "outputs", overrides: list[str] | No
             if seed == 0:
                 seed0_runs[kd] = run_dir
     figures = {"AP of teacher and students": plot_ap_bars(teacher, students, out / "ap.png")}
-    figures.update(_figures(out, cfg, seed0_runs))
+    figures.update(_figures(out, cfg, data, seed0_runs))
     t = cfg.trainer
     notes = [
         f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, torch "
@@ -193,11 +193,9 @@ def run_demo(seeds: int = 1, outputs: str = "outputs", overrides: list[str] | No
         f"{t.rois_per_image} RoIs/image, seeds 0..{int(seeds) - 1} (same schedule, data order "
         "and init per seed for every method).",
     ]
-    classes = prepare_data(
-        cfg.dataset
-    ).classes  # the dataset's order, not metrics.json's sorted keys
+    # Columns in the dataset's class order, not metrics.json's sorted keys.
     report = write_report(
-        out, teacher, students, figures, baseline="none", notes=notes, class_names=classes
+        out, teacher, students, figures, baseline="none", notes=notes, class_names=data.classes
     )
     logger.info("demo: wrote %s", report)
     return report

@@ -1,9 +1,13 @@
 """The demo reuses finished runs only when they were trained with the same settings."""
 
+from pathlib import Path
+
 import pytest
 from omegaconf import OmegaConf
 
-from graphkd.demo import _compose, _student, config_diff
+from graphkd.data import prepare_data
+from graphkd.demo import _compose, _student, _teacher, config_diff
+from graphkd.run import detector_cfg, teacher_dir
 
 
 def test_config_diff_names_changed_keys_and_honours_ignore():
@@ -29,3 +33,18 @@ def test_student_run_with_other_settings_is_an_error_not_reused(tmp_path):
     same = _compose(overrides + ["kd=none", "trainer.seed=0"])
     OmegaConf.save(same, run_dir / "config_resolved.yaml", resolve=True)
     assert _student(overrides, "none", 0, str(run_dir)) == {"AP": 1.0}
+
+
+def test_teacher_trained_with_other_settings_is_an_error_not_reused(tmp_path):
+    overrides = [f"outputs={tmp_path}", "dataset.num_train=2", "dataset.num_val=1",
+                 "dataset.page_size=128"]  # fmt: skip
+    cfg = _compose(overrides + ["kd=none"])
+    saved = detector_cfg(cfg, "teacher", prepare_data(cfg.dataset))
+    saved.SOLVER.MAX_ITER = 7
+    out = Path(teacher_dir(cfg))
+    out.mkdir(parents=True)
+    (out / "config.yaml").write_text(saved.dump())
+    with pytest.raises(
+        RuntimeError, match=rf"SOLVER.MAX_ITER: 7 != {cfg.trainer.teacher_max_iter}"
+    ):
+        _teacher(overrides)
