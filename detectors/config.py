@@ -107,6 +107,7 @@ def get_detector_cfg(
     max_size: int | None = None,
     image_size: int | None = None,
     rois_per_image: int = 128,
+    fpn_channels: int = 256,
     anchor_sizes: Sequence[int] | None = None,
     aspect_ratios: Sequence[float] = DOC_ASPECT_RATIOS,
     weights: str | None = None,
@@ -131,6 +132,8 @@ def get_detector_cfg(
         max_size: long-side cap; default ``round(max(min_size) * 1333 / 800)``.
         image_size: alias of ``min_size`` (the name used in the project's contract).
         rois_per_image: RoIs sampled per image by the RoI heads (= RoIs seen by distillation).
+        fpn_channels: FPN output channels C (detectron2's 256). The 3x3 FPN output and RPN convs
+            on p2 cost most of a CPU step at small page sizes; 128 halves it.
         anchor_sizes: one size per level p2-p6; default :func:`default_anchor_sizes`.
         aspect_ratios: anchor height/width ratios, shared by all levels.
         weights: local detectron2 checkpoint (``.pth``/``.pkl``) for the whole model or an
@@ -152,6 +155,11 @@ def get_detector_cfg(
         raise ValueError(f"norm={norm!r} is not supported; choose from {list(NORMS)}.")
     if int(num_classes) < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+    if int(fpn_channels) < 1:
+        raise ValueError(f"fpn_channels must be >= 1, got {fpn_channels}.")
+    if norm == "GN" and int(fpn_channels) % 32:
+        # detectron2's "GN" is GroupNorm(32, C) in the FPN.
+        raise ValueError(f"fpn_channels={fpn_channels} must be a multiple of 32 with norm='GN'.")
     if rois_per_image < 1:
         raise ValueError(f"rois_per_image must be >= 1, got {rois_per_image}.")
     weights = _check_local(weights, "weights")
@@ -199,7 +207,7 @@ def get_detector_cfg(
         cfg.MODEL.TV_BACKBONE.NORM = norm
         cfg.MODEL.TV_BACKBONE.WEIGHTS = trunk_weights
     cfg.MODEL.FPN.NORM = neck_norm
-    cfg.MODEL.FPN.OUT_CHANNELS = 256
+    cfg.MODEL.FPN.OUT_CHANNELS = int(fpn_channels)
 
     cfg.MODEL.ANCHOR_GENERATOR.SIZES = [[int(s)] for s in anchor_sizes]
     cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS = [[float(r) for r in aspect_ratios]]

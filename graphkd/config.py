@@ -112,6 +112,8 @@ class TrainerConfig:
     min_size: int = 320
     max_size: int = 320
     rois_per_image: int = 128
+    # FPN width of teacher and student (detectron2: 256); the graph nodes' feature channels.
+    fpn_channels: int = 256
     anchor_sizes: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
     anchor_ratios: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.5, 1.0, 2.0])
     checkpoint_period: int = 100
@@ -132,7 +134,7 @@ class Config:
     trainer: TrainerConfig = MISSING
     outputs: str = "outputs"
     # Where train_teacher.py writes the teacher and distill.py reads it.
-    teacher_checkpoint: str = "${outputs}/teachers/${dataset.name}_${pair.teacher.backbone}_${trainer.min_size}px/model_final.pth"
+    teacher_checkpoint: str = "${outputs}/teachers/${dataset.name}_${pair.teacher.backbone}_${trainer.min_size}px_fpn${trainer.fpn_channels}/model_final.pth"
     # Filled at run time: Hydra's job directory and the command-line overrides.
     run_dir: str = ""
     overrides: list[str] = field(default_factory=list)

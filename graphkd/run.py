@@ -69,6 +69,7 @@ def detector_cfg(cfg: Config | DictConfig, role: str, data: DataSplits) -> CfgNo
         min_size=t.min_size,
         max_size=t.max_size,
         rois_per_image=t.rois_per_image,
+        fpn_channels=t.fpn_channels,
         anchor_sizes=list(t.anchor_sizes),
         aspect_ratios=list(t.anchor_ratios),
         weights=model.weights,

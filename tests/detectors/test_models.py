@@ -85,6 +85,8 @@ def test_config_roundtrip(tmp_path):
         ({"weights": "detectron2://ImageNetPretrained/MSRA/R-50.pkl"}, "URL"),
         ({"trunk_weights": "w.pth"}, "trunk_weights is for the torchvision"),
         ({"num_classes": 0}, "num_classes"),
+        ({"fpn_channels": 0}, "fpn_channels"),
+        ({"fpn_channels": 48}, "multiple of 32"),
     ],
 )
 def test_config_errors(kwargs, match):
@@ -113,6 +115,18 @@ def test_backbone_fpn_outputs(backbone):
     with torch.no_grad():
         feats = model.backbone(torch.zeros(1, 3, 128, 96))
     assert feats["p2"].shape == (1, 256, 32, 24) and feats["p6"].shape == (1, 256, 2, 2)
+
+
+def test_fpn_width_sets_every_level_and_the_pooled_rois():
+    student = build_detector(small_cfg("R18", fpn_channels=64)).train()
+    teacher = build_detector(small_cfg("MNV2", fpn_channels=32))
+    for model, width in ((student, 64), (teacher, 32)):
+        assert {s.channels for s in model.backbone.output_shape().values()} == {width}
+    batch = make_dummy_batch(num_images=1, height=256, width=192, num_classes=K)
+    with EventStorage(0):
+        rois = extract_roi_features(student, teacher, batch)
+    assert rois.student_features[0].shape[1:] == (64, 7, 7)
+    assert rois.teacher_features[0].shape[1:] == (32, 7, 7)
 
 
 def test_teacher_larger_than_student_for_every_pair():

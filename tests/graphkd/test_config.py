@@ -29,16 +29,17 @@ def test_every_group_option_composes(kd, pair):
 
 
 def test_teacher_command_keeps_overrides_that_change_the_teacher():
-    cfg = _compose(["kd=dsig", "outputs=/tmp/o", "trainer.min_size=256"])
+    cfg = _compose(["kd=dsig", "outputs=/tmp/o", "trainer.min_size=256", "trainer.fpn_channels=64"])
     cfg.overrides = ["kd=dsig", "outputs=/tmp/o", "trainer.min_size=256", "trainer.seed=3",
-                     "pair.student.backbone=R34"]  # fmt: skip
+                     "pair.student.backbone=R34", "trainer.fpn_channels=64"]  # fmt: skip
     cmd = teacher_command(cfg)
     assert cmd.startswith("python scripts/train_teacher.py dataset=synthetic pair=r50_r18")
     assert "outputs=/tmp/o" in cmd and "trainer.min_size=256" in cmd
+    assert "trainer.fpn_channels=64" in cmd
     for student_only in ("kd=dsig", "trainer.seed=3", "pair.student"):
         assert student_only not in cmd
     # the teacher path follows the same overrides
-    assert cfg.teacher_checkpoint.startswith("/tmp/o/teachers/synthetic_R50_256px/")
+    assert cfg.teacher_checkpoint.startswith("/tmp/o/teachers/synthetic_R50_256px_fpn64/")
 
 
 def test_known_dataset_rejects_a_different_class_list():
