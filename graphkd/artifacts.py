@@ -22,7 +22,14 @@ from detectors.build import build_detector
 from detectors.config import load_detector_cfg
 from detectors.datasets import DATASETS
 
-__all__ = ["ModelFiles", "graph_options", "load_builder_state", "load_model", "resolve_model"]
+__all__ = [
+    "ModelFiles",
+    "graph_options",
+    "load_builder_state",
+    "load_graph_builder",
+    "load_model",
+    "resolve_model",
+]
 
 _CONFIGS = ("student_config.yaml", "config.yaml")
 _WEIGHTS = ("model_student.pth", "model_final.pth")
@@ -193,3 +200,35 @@ def graph_options(kd: str | None = None, run_dir: str | os.PathLike | None = Non
     if run_cfg is not None and run_kd == kd:
         opts.update(OmegaConf.to_container(run_cfg.kd.graph, resolve=True) or {})
     return {"kd": kd, **opts}
+
+
+def load_graph_builder(
+    teacher: GeneralizedRCNN,
+    student: GeneralizedRCNN,
+    classes: list[str],
+    text_classes: list[str],
+    run_dir: str | os.PathLike,
+    kd: str | None = None,
+    overrides: dict | None = None,
+):
+    """The :class:`graph.GraphBuilder` a student run trained with, sized for this model pair.
+
+    Options come from :func:`graph_options` (then ``overrides``), node feature channels from each
+    model's FPN, and the running statistics from the run's checkpoint (:func:`load_builder_state`).
+
+    Returns:
+        ``(builder, kd, loaded)``: the builder, the kd preset used, whether statistics were loaded.
+    """
+    from graph import GraphBuilder
+
+    opts = graph_options(kd, run_dir)
+    kd = opts.pop("kd")
+    opts.update(overrides or {})
+    builder = GraphBuilder(
+        text_classes=[classes.index(c) for c in text_classes],
+        num_classes=len(classes),
+        teacher_channels=teacher.backbone.output_shape()["p2"].channels,
+        student_channels=student.backbone.output_shape()["p2"].channels,
+        **opts,
+    )
+    return builder, kd, load_builder_state(builder, run_dir)

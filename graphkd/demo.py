@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from detectors.config import load_detector_cfg
 
-from .artifacts import graph_options, load_builder_state, resolve_model
+from .artifacts import load_graph_builder, resolve_model
 from .cli import CONFIG_DIR
 from .data import DataSplits, prepare_data
 from .run import (
@@ -148,12 +148,10 @@ def _figures(out: Path, cfg: DictConfig, data: DataSplits, runs: dict[str, str])
         drawings, titles, out / "detections.png"
     )
 
-    from graph import GraphBuilder
-
-    opts = graph_options("graphkd", runs["graphkd"])
-    opts.pop("kd")
-    builder = GraphBuilder(text_classes=data.text_class_ids, num_classes=len(data.classes), **opts)
-    load_builder_state(builder, runs["graphkd"])
+    builder = load_graph_builder(
+        models["teacher"], models["student kd=graphkd"], list(data.classes),
+        list(data.text_classes), runs["graphkd"], kd="graphkd",
+    )[0]  # fmt: skip
     s_cfg = load_detector_cfg(str(Path(runs["graphkd"]) / "student_config.yaml"))
     batched = page_input(page, s_cfg.INPUT.MIN_SIZE_TEST, s_cfg.INPUT.MAX_SIZE_TEST)
     t_graph, s_graph = graph_for_page(

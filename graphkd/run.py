@@ -177,12 +177,27 @@ def build_distiller(
     return distiller, s_cfg
 
 
+_LOGGERS = {"detectron2": "d2", "graphkd": "gkd", "detectors": "detectors"}
+
+
+def log_to(run_dir: str) -> None:
+    """Send the loggers' records to ``run_dir/log.txt`` (and the console), and nowhere else.
+
+    detectron2's ``setup_logger`` only adds handlers, so a process that runs several jobs
+    (``make demo``) would otherwise copy every later job's log into each earlier job's log.txt
+    and print each line once per job so far.
+    """
+    for name in _LOGGERS:
+        logging.getLogger(name).handlers.clear()
+    setup_logger.cache_clear()  # it is lru_cached: a cleared logger would not be set up again
+    for name, abbrev in _LOGGERS.items():
+        setup_logger(run_dir, distributed_rank=comm.get_rank(), name=name, abbrev_name=abbrev)
+
+
 def _setup(cfg_dict: dict) -> tuple[DictConfig, DataSplits]:
     cfg = to_config(cfg_dict)
     os.makedirs(cfg.run_dir, exist_ok=True)
-    setup_logger(cfg.run_dir, distributed_rank=comm.get_rank(), name="detectron2")
-    setup_logger(cfg.run_dir, distributed_rank=comm.get_rank(), name="graphkd", abbrev_name="gkd")
-    setup_logger(cfg.run_dir, distributed_rank=comm.get_rank(), name="detectors")
+    log_to(cfg.run_dir)
     data = prepare_data(cfg.dataset)
     return cfg, data
 

@@ -30,8 +30,8 @@ from detectron2.structures import BoxMode
 
 from detectors.datasets import load_coco_dataset
 from detectors.kvargs import parse_kv
-from graph import GraphBuilder, NodeType
-from graphkd.artifacts import graph_options, load_builder_state, load_model, resolve_model
+from graph import NodeType
+from graphkd.artifacts import load_graph_builder, load_model, resolve_model
 from graphkd.visualize import draw_graph_pair, graph_for_page, load_image, page_input
 
 SPEC = {
@@ -104,18 +104,11 @@ def main(argv: list[str] | None = None) -> Path:
     image = Path(a["image"])
     rgb = load_image(image, "RGB")
     teacher, student = load_model(t_files), load_model(s_files)
-    opts = graph_options(a.get("kd"), s_files.run_dir)
-    kd = opts.pop("kd")
-    opts.update({k: a[k] for k in GRAPH_KEYS if k in a})
     classes = s_files.classes
-    builder = GraphBuilder(
-        text_classes=[classes.index(c) for c in s_files.text_classes],
-        num_classes=len(classes),
-        teacher_channels=teacher.backbone.output_shape()["p2"].channels,
-        student_channels=student.backbone.output_shape()["p2"].channels,
-        **opts,
-    )
-    loaded = load_builder_state(builder, s_files.run_dir)
+    builder, kd, loaded = load_graph_builder(
+        teacher, student, classes, s_files.text_classes, s_files.run_dir, kd=a.get("kd"),
+        overrides={k: a[k] for k in GRAPH_KEYS if k in a},
+    )  # fmt: skip
     if builder.needs_stats and not builder.teacher_stats.is_ready:
         found = f"{builder.teacher_stats.num_samples:.0f} samples" if loaded else "none"
         print(f"note: the run's graph statistics are not ready ({found}); Mahalanobis edges use "
