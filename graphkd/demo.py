@@ -185,7 +185,8 @@ def run_demo(seeds: int = 1, outputs: str = "outputs", overrides: list[str] | No
         f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, torch "
         f"{torch.__version__}, {torch.get_num_threads()} threads.",
         f"Data: {cfg.dataset.num_train} train / {cfg.dataset.num_val} val synthetic pages, "
-        f"{cfg.dataset.page_size} px high. Teacher {cfg.pair.teacher.backbone}-FPN: "
+        f"{cfg.dataset.page_size} px high; FPN width {t.fpn_channels} for both models. "
+        f"Teacher {cfg.pair.teacher.backbone}-FPN: "
         f"{t.teacher_max_iter} iterations; students {cfg.pair.student.backbone}-FPN: "
         f"{t.max_iter} iterations, batch {t.ims_per_batch}, lr {t.base_lr}, "
         f"{t.rois_per_image} RoIs/image, seeds 0..{int(seeds) - 1} (same schedule, data order "

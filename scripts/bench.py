@@ -240,6 +240,7 @@ def main(argv: list[str]) -> dict:
             "ims_per_batch": cfg.trainer.ims_per_batch,
             "min_size": cfg.trainer.min_size,
             "rois_per_image": cfg.trainer.rois_per_image,
+            "fpn_channels": cfg.trainer.fpn_channels,
             "iters": bench["iters"],
         },
         "train_step": results,
