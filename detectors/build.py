@@ -144,7 +144,8 @@ def _check_architecture(
         raise ValueError(
             f"Checkpoint {path!r} does not match the {what}'s architecture: "
             + "; ".join(parts)
-            + ". Check the backbone and norm (GN/BN/FrozenBN) the checkpoint was trained with."
+            + ". Check the backbone, norm (GN/BN/FrozenBN) and FPN width (trainer.fpn_channels) "
+            "the checkpoint was trained with."
         )
     if bad:
         logger.warning(

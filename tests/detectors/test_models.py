@@ -211,6 +211,13 @@ def test_checkpoint_wrong_architecture(r18_checkpoint):
         load_checkpoint(build_detector(cfg), path, cfg)
     # A backbone-only initialisation may opt out of the check.
     load_checkpoint(build_detector(cfg), path, cfg, allow_partial=True)
+    # Same backbone and norm, other FPN width: the message names the key to check.
+    cfg = small_cfg("R18", fpn_channels=128)
+    with pytest.raises(
+        ValueError, match=r"fpn_lateral2.*\(256, 64, 1, 1\) vs \(128, 64, 1, 1\)"
+    ) as err:
+        load_checkpoint(build_detector(cfg), path, cfg)
+    assert "trainer.fpn_channels" in str(err.value)
 
 
 def test_checkpoint_rejects_url():
