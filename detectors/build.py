@@ -144,7 +144,7 @@ def _check_architecture(
         raise ValueError(
             f"Checkpoint {path!r} does not match the {what}'s architecture: "
             + "; ".join(parts)
-            + ". Check the backbone, norm (GN/BN/FrozenBN) and FPN width (trainer.fpn_channels) "
+            + ". Check the backbone, norm (GN/BN/FrozenBN) and FPN width (MODEL.FPN.OUT_CHANNELS) "
             "the checkpoint was trained with."
         )
     if bad:

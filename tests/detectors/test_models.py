@@ -217,7 +217,7 @@ def test_checkpoint_wrong_architecture(r18_checkpoint):
         ValueError, match=r"fpn_lateral2.*\(256, 64, 1, 1\) vs \(128, 64, 1, 1\)"
     ) as err:
         load_checkpoint(build_detector(cfg), path, cfg)
-    assert "trainer.fpn_channels" in str(err.value)
+    assert "MODEL.FPN.OUT_CHANNELS" in str(err.value)
 
 
 def test_checkpoint_rejects_url():
