@@ -12,7 +12,8 @@ def parse_kv(
     out: dict = {}
     for arg in argv:
         if arg in ("-h", "--help"):
-            raise SystemExit(usage)
+            print(usage)
+            raise SystemExit(0)
         key, sep, value = arg.partition("=")
         key = key.lstrip("+")
         if not sep or key not in spec:

@@ -1,10 +1,15 @@
-"""Hydra entry points behind ``scripts/*.py`` (and the ``graphkd-*`` console scripts)."""
+"""Hydra entry points behind ``scripts/*.py`` (and the ``graphkd-*`` console scripts).
+
+``graphkd-evaluate`` and ``graphkd-predict`` are the small key=value tools in
+:mod:`graphkd.evaluate` and :mod:`graphkd.predict`.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
+from importlib import resources
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -12,7 +17,25 @@ from omegaconf import DictConfig
 
 from .config import register_configs
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+def find_config_dir() -> str:
+    """The Hydra config directory: the copy installed inside the package (``graphkd/configs``,
+    a wheel) or else the source checkout's ``configs/`` (``scripts/*.py``, editable installs)."""
+    candidates = [
+        Path(str(resources.files("graphkd") / "configs")),
+        Path(__file__).resolve().parents[1] / "configs",
+    ]
+    for path in candidates:
+        if (path / "config.yaml").is_file():
+            return str(path)
+    raise FileNotFoundError(
+        "GraphKD's Hydra configs are missing: looked for config.yaml in "
+        + " and ".join(str(p) for p in candidates)
+        + ". Reinstall the package (pip install graphkd / pip install -e <checkout>)."
+    )
+
+
+CONFIG_DIR = find_config_dir()
 
 register_configs()
 logger = logging.getLogger("graphkd")
