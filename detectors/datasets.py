@@ -41,9 +41,13 @@ missing json / image folder (``FileNotFoundError`` with the expected layout), un
 annotation category ids missing from ``categories`` or from the declared class list
 (``ValueError`` naming the id and the json), boxes outside their image (clipped, one warning
 with the count), degenerate boxes (dropped, warned), and -- on a sample of images
-(``check_images``) -- missing files, corrupt images and sizes that differ from the json (read
-from image headers only). detectron2's ``DatasetMapper`` re-checks every image's size when it
-loads it. Images without annotations are kept (evaluation needs them); detectron2's training
+(``check_images``) -- missing files, images that do not decode (corrupt or truncated: every
+sampled image is decoded in full) and sizes that differ from the json. The data loaders'
+:class:`ImageCheckingMapper` checks every image again each time it loads one, with the same
+errors naming the file. ``bad_images="skip"`` instead checks every image when the json is loaded
+and leaves the bad ones out of the dataset with one warning naming them (their ids are kept in
+the metadata as ``skipped_image_ids``, and evaluation leaves them out of the ground truth too).
+Images without annotations are kept (evaluation needs them); detectron2's training
 loader drops them when ``DATALOADER.FILTER_EMPTY_ANNOTATIONS`` is True (its default).
 """
 
@@ -57,16 +61,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data import DatasetCatalog, DatasetMapper, MetadataCatalog
 from detectron2.data.datasets import load_coco_json
+from detectron2.data.detection_utils import SizeMismatchError, read_image
 
 from .prima import PRIMA_CLASSES
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "BAD_IMAGES",
     "DatasetSpec",
     "DATASETS",
+    "ImageCheckingMapper",
     "dataset_root",
     "get_spec",
     "register_dataset",
@@ -74,6 +81,9 @@ __all__ = [
     "load_coco_dataset",
     "validate_images",
 ]
+
+# What to do with an image that is missing, does not decode or differs in size from the json.
+BAD_IMAGES = ("error", "skip")
 
 
 @dataclass(frozen=True)
@@ -221,6 +231,8 @@ def load_coco_dataset(
     classes: Sequence[str] | None = None,
     check_images: int | str = 8,
     spec: DatasetSpec | None = None,
+    bad_images: str = "error",
+    dataset_name: str | None = None,
 ) -> tuple[list[dict], list[str], dict[int, int]]:
     """Load a COCO json with detectron2's ``load_coco_json`` and validate it.
 
@@ -228,8 +240,12 @@ def load_coco_dataset(
         json_file, image_root: the annotation file and the folder its ``file_name`` are relative to.
         classes: declared class names (matched to the json's category names ignoring case,
             spaces, ``-`` and ``_``); None: all json categories sorted by id.
-        check_images: images whose header (size) is read: an int sample size, "all" or "none".
+        check_images: images decoded and compared with the json's size: an int sample size,
+            "all" or "none".
         spec: used only to word errors with the dataset's expected layout.
+        bad_images: "error" (raise naming the file) or "skip": check every image and leave the
+            missing, undecodable or wrongly sized ones out, with one warning naming them.
+        dataset_name: when given, its metadata gets ``skipped_image_ids`` (the images skipped).
 
     Returns:
         (dataset dicts with contiguous ``category_id``, class names, dataset id -> contiguous id).
@@ -295,46 +311,113 @@ def load_coco_dataset(
         logger.warning("%s: clipped %d boxes that extend outside their image", json_file, clipped)
     if dropped:
         logger.warning("%s: dropped %d boxes with no area inside their image", json_file, dropped)
-    if check_images != "none":
+    if bad_images not in BAD_IMAGES:
+        raise ValueError(f"bad_images={bad_images!r}: use one of {BAD_IMAGES}")
+    if bad_images == "skip":  # the loaders can't skip: every image is checked here, once
+        bad = validate_images(dicts, max_images=None, bad_images="skip")
+        if bad:
+            names = [b["file_name"] for b in bad]
+            logger.warning(
+                "%s: skipping %d of %d images that are missing, do not decode or differ in size "
+                "from the json (dataset.bad_images=skip): %s%s",
+                json_file, len(bad), len(dicts), names[:10], " ..." if len(names) > 10 else "",
+            )  # fmt: skip
+            ids = {id(b) for b in bad}
+            dicts = [d for d in dicts if id(d) not in ids]
+        if dataset_name is not None:
+            MetadataCatalog.get(dataset_name).skipped_image_ids = [b["image_id"] for b in bad]
+    elif check_images != "none":
         n = len(dicts) if check_images == "all" else int(check_images)
         validate_images(dicts, max_images=n)
     return dicts, list(classes), id_map
 
 
-def validate_images(dicts: Sequence[dict], max_images: int | None = None, seed: int = 0) -> None:
-    """Check that images exist, decode as images and have the json's size (headers only).
+def _size_mismatch(file_name: str, json_wh: tuple[int, int], file_wh: tuple[int, int]) -> str:
+    return (
+        f"Image size mismatch for {file_name}: the json says {json_wh[0]}x{json_wh[1]} "
+        f"(width x height), the file is {file_wh[0]}x{file_wh[1]}. Fix the json's width/height "
+        "(dataset.check_images=all finds every such image before training; "
+        "dataset.bad_images=skip leaves them out)."
+    )
 
-    ``max_images``: check a fixed random sample of that many (None: all).
-    """
+
+def _unreadable(file_name: str, err: Exception) -> str:
+    return (
+        f"Corrupt or unreadable image: {file_name} ({err}). Replace the file, or set "
+        "dataset.bad_images=skip to leave such images out."
+    )
+
+
+def _check_image(rec: dict) -> str | None:
+    """Why ``rec``'s image cannot be used (missing, undecodable, other size), or None."""
     from PIL import Image, UnidentifiedImageError
 
+    f = rec["file_name"]
+    if not os.path.isfile(f):
+        return f"Image listed in the json is missing: {f}"
+    try:
+        with Image.open(f) as im:
+            w, h = im.size
+            im.load()  # decode it all: a truncated JPEG has a valid header
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        return _unreadable(f, e)
+    if (w, h) != (rec["width"], rec["height"]):
+        return _size_mismatch(f, (rec["width"], rec["height"]), (w, h))
+    return None
+
+
+def validate_images(
+    dicts: Sequence[dict], max_images: int | None = None, seed: int = 0, bad_images: str = "error"
+) -> list[dict]:
+    """Check that images exist, decode in full and have the json's size.
+
+    ``max_images``: check a fixed random sample of that many (None: all). ``bad_images="error"``
+    raises at the first bad image (``FileNotFoundError`` / ``ValueError`` naming the file);
+    ``"skip"`` returns the records of all bad images instead.
+    """
     idx = list(range(len(dicts)))
     if max_images is not None and max_images < len(idx):
         idx = sorted(random.Random(seed).sample(idx, max_images))
+    bad = []
     for i in idx:
-        rec = dicts[i]
-        f = rec["file_name"]
-        if not os.path.isfile(f):
-            raise FileNotFoundError(f"Image listed in the json is missing: {f}")
+        problem = _check_image(dicts[i])
+        if problem is None:
+            continue
+        if bad_images == "skip":
+            bad.append(dicts[i])
+        elif problem.startswith("Image listed in the json is missing"):
+            raise FileNotFoundError(problem)
+        else:
+            raise ValueError(problem)
+    return bad
+
+
+class ImageCheckingMapper(DatasetMapper):
+    """detectron2's ``DatasetMapper`` whose image errors name the file.
+
+    Every image the loader reads is checked (detectron2 checks the size; this words the error):
+    an image that does not decode (e.g. ``OSError: image file is truncated``) or whose size
+    differs from the json raises a ``ValueError`` naming the file (and both sizes).
+    """
+
+    def __call__(self, dataset_dict: dict) -> dict:
+        f = dataset_dict.get("file_name", "?")
         try:
-            with Image.open(f) as im:
-                w, h = im.size
-        except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"Corrupt or unreadable image: {f} ({e})") from None
-        if (w, h) != (rec["width"], rec["height"]):
-            raise ValueError(
-                f"Image size mismatch for {f}: the json says {rec['width']}x{rec['height']} "
-                f"(width x height), the file is {w}x{h}. Fix the json's width/height."
-            )
+            return super().__call__(dataset_dict)
+        except SizeMismatchError:
+            h, w = read_image(f).shape[:2]  # what the mapper saw (EXIF orientation applied)
+            json_wh = (dataset_dict.get("width"), dataset_dict.get("height"))
+            raise ValueError(_size_mismatch(f, json_wh, (w, h))) from None
+        except FileNotFoundError:
+            raise FileNotFoundError(f"Image listed in the json is missing: {f}") from None
+        except (OSError, SyntaxError) as e:  # PIL: truncated / unidentified image
+            raise ValueError(_unreadable(f, e)) from e
 
 
 def _register(name: str, loader, meta: dict) -> None:
     if name in DatasetCatalog.list():
         old = MetadataCatalog.get(name)
-        if (
-            getattr(old, "json_file", None) == meta["json_file"]
-            and getattr(old, "image_root", None) == meta["image_root"]
-        ):
+        if all(getattr(old, k, None) == meta[k] for k in ("json_file", "image_root", "bad_images")):
             return
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
@@ -350,6 +433,7 @@ def register_coco_dataset(
     text_classes: Sequence[str] | None = None,
     check_images: int | str = 8,
     spec: DatasetSpec | None = None,
+    bad_images: str = "error",
 ) -> str:
     """Register a COCO json as ``name`` (like detectron2's ``register_coco_instances``, validated).
 
@@ -357,16 +441,22 @@ def register_coco_dataset(
     set now: ``thing_classes`` (``classes``, or the json's category names), ``text_classes``,
     ``json_file``, ``image_root``, ``evaluator_type="coco"``; ``thing_dataset_id_to_contiguous_id``
     is set when the json is first loaded (detectron2's own COCO registration does the same).
+    ``check_images`` and ``bad_images``: see :func:`load_coco_dataset`.
     """
     json_file, image_root = Path(json_file).resolve(), Path(image_root).resolve()
     _check_paths(json_file, image_root, spec)
-    meta = {"json_file": str(json_file), "image_root": str(image_root), "evaluator_type": "coco"}
+    if bad_images not in BAD_IMAGES:
+        raise ValueError(f"bad_images={bad_images!r}: use one of {BAD_IMAGES}")
+    meta = {"json_file": str(json_file), "image_root": str(image_root), "evaluator_type": "coco",
+            "bad_images": bad_images}  # fmt: skip
     if classes is not None:
         meta["thing_classes"] = list(classes)
         meta["text_classes"] = list(text_classes or [])
 
     def load() -> list[dict]:
-        dicts, names, id_map = load_coco_dataset(json_file, image_root, classes, check_images, spec)
+        dicts, names, id_map = load_coco_dataset(
+            json_file, image_root, classes, check_images, spec, bad_images, dataset_name=name
+        )
         m = MetadataCatalog.get(name)
         if not hasattr(m, "thing_classes"):
             m.thing_classes = names
@@ -384,6 +474,7 @@ def register_dataset(
     splits: Sequence[str] | None = None,
     *,
     check_images: int | str = 8,
+    bad_images: str = "error",
     synthetic: dict | None = None,
 ) -> list[str]:
     """Register the splits of a known dataset as ``<name>_<split>``; returns the registered names.
@@ -419,6 +510,7 @@ def register_dataset(
                 spec.text_classes,
                 check_images,
                 spec,
+                bad_images,
             )
         )
     return names

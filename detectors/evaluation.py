@@ -97,7 +97,17 @@ def _nan_if_negative(v: float) -> float:
     return float(v * 100) if v >= 0 else float("nan")
 
 
-def evaluate_coco(gt, predictions, class_names: Sequence[str] | None = None) -> dict:
+# More than this fraction of predictions with category ids unknown to the ground truth is an
+# error, not a warning: the ids are in another numbering (e.g. 0-based against 1-based).
+MAX_UNKNOWN_CATEGORY_FRACTION = 0.5
+
+
+def evaluate_coco(
+    gt,
+    predictions,
+    class_names: Sequence[str] | None = None,
+    img_ids: Sequence[int] | None = None,
+) -> dict:
     """COCO bbox AP of ``predictions`` against ``gt``.
 
     Args:
@@ -106,9 +116,12 @@ def evaluate_coco(gt, predictions, class_names: Sequence[str] | None = None) -> 
             the GT's category ids, or a path to such a json (detectron2's
             ``coco_instances_results.json``).
         class_names: names for ``per_class`` in GT category-id order (default: GT names).
+        img_ids: evaluate on these GT images only (default: all).
 
     Predictions whose category (or image) is absent from the GT are dropped with a warning that
-    counts them. No predictions: AP 0 for every class with ground truth, no crash.
+    counts them, unless most of them (> ``MAX_UNKNOWN_CATEGORY_FRACTION``) have an unknown
+    category: then the ids are in another numbering and a ``ValueError`` names both id sets.
+    No predictions: AP 0 for every class with ground truth, no crash.
     """
     coco_gt = _load_gt(gt)
     preds = _load_predictions(predictions)
@@ -127,6 +140,13 @@ def evaluate_coco(gt, predictions, class_names: Sequence[str] | None = None) -> 
     ]
     if bad_cat:
         unknown = sorted({p["category_id"] for p in bad_cat})
+        if len(bad_cat) > MAX_UNKNOWN_CATEGORY_FRACTION * len(preds):
+            raise ValueError(
+                f"{len(bad_cat)} of {len(preds)} predictions have a category id that is not in "
+                f"the ground truth: prediction ids {unknown}, ground-truth ids {cat_ids}. The "
+                "predictions use another numbering (e.g. 0-based contiguous ids against 1-based "
+                "dataset ids): map them to the ground truth's category ids."
+            )
         logger.warning(
             "dropped %d of %d predictions whose category id is not in the ground truth (ids %s)",
             len(bad_cat), len(preds), unknown,
@@ -149,6 +169,8 @@ def evaluate_coco(gt, predictions, class_names: Sequence[str] | None = None) -> 
             }
             coco_dt.createIndex()
         ev = COCOeval(coco_gt, coco_dt, "bbox")
+        if img_ids is not None:
+            ev.params.imgIds = sorted(img_ids)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
@@ -214,8 +236,9 @@ def _instances_to_coco(instances, image_id, contiguous_to_dataset: dict[int, int
 class COCOBoxEvaluator(_EvaluatorBase):
     """detectron2 ``DatasetEvaluator`` for box AP on a registered COCO-format dataset.
 
-    ``evaluate()`` writes ``coco_instances_results.json`` (and ``metrics.json``) to
-    ``output_dir`` and returns ``{"bbox": {"AP", "AP50", ..., "AP-<class>": ...}}``: per-class
+    ``evaluate()`` writes ``coco_instances_results.json`` to ``output_dir`` (its only file: the
+    metrics are returned, and the job that runs the evaluation owns ``metrics.json``) and
+    returns ``{"bbox": {"AP", "AP50", ..., "AP-<class>": ...}}``: per-class
     AP flattened into ``AP-<class>`` keys as detectron2's ``COCOEvaluator`` does, so its
     ``print_csv_format`` and the trainer's scalar logging accept it. The nested form returned by
     :func:`evaluate_coco` is kept in ``self.last_metrics``.
@@ -292,19 +315,21 @@ class COCOBoxEvaluator(_EvaluatorBase):
                     return {}
         if self._output_dir is not None:
             self._output_dir.mkdir(parents=True, exist_ok=True)
-            (self._output_dir / "coco_instances_results.json").write_text(json.dumps(preds))
+            path = self._output_dir / "coco_instances_results.json"
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps(preds))
+            os.replace(tmp, path)  # a kill leaves the previous file, never half of one
         gt = _load_gt(self._ground_truth())
         names = None
         id_map = getattr(self._meta, "thing_dataset_id_to_contiguous_id", None)
         classes = getattr(self._meta, "thing_classes", None)
         if id_map and classes and set(id_map) == set(gt.getCatIds()):
             names = [classes[id_map[c]] for c in sorted(gt.getCatIds())]
-        metrics = evaluate_coco(gt, preds, names)
+        # Images the dataset left out (bad_images=skip) are not scored as misses.
+        skipped = set(getattr(self._meta, "skipped_image_ids", None) or ())
+        img_ids = [i for i in gt.getImgIds() if i not in skipped] if skipped else None
+        metrics = evaluate_coco(gt, preds, names, img_ids=img_ids)
         self.last_metrics = metrics
-        if self._output_dir is not None:
-            (self._output_dir / "metrics.json").write_text(
-                json.dumps(to_jsonable(metrics), indent=2)
-            )
         logger.info("Evaluation of %s:\n%s", self._dataset_name, format_table(metrics))
         flat = {m: metrics[m] for m in METRICS}
         flat.update({f"AP-{n}": v for n, v in metrics["per_class"].items()})

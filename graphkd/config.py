@@ -33,9 +33,12 @@ class DatasetConfig:
     train_images: str | None = None
     val_json: str | None = None
     val_images: str | None = None
-    # Images whose header (size, readability) is checked against the json on load: an int
-    # sample size or "all".
+    # Images decoded and checked against the json's size when it is loaded: an int sample size
+    # or "all". The data loaders check every image they read in any case.
     check_images: Any = 8
+    # A missing, undecodable (e.g. truncated) or wrongly sized image: "error" (naming the file)
+    # or "skip" (every image is then checked on load; bad ones are left out with a warning).
+    bad_images: str = "error"
     # Only for `synthetic`: pages rendered on first use under root/synthetic and reused after.
     num_train: int = 96
     num_val: int = 32

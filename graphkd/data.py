@@ -55,7 +55,7 @@ def prepare_data(ds: DictConfig) -> DataSplits:
             }
         train, val = register_dataset(
             ds.name, ds.root or None, ["train", "val"], check_images=ds.check_images,
-            synthetic=synthetic,
+            bad_images=ds.bad_images, synthetic=synthetic,
         )  # fmt: skip
         classes = spec.classes
         text = tuple(ds.text_classes if ds.text_classes is not None else spec.text_classes)
@@ -74,11 +74,13 @@ def prepare_data(ds: DictConfig) -> DataSplits:
         classes = tuple(ds.classes or _json_class_names(train_json))
         text = tuple(ds.text_classes or ())
         train = register_coco_dataset(
-            f"{ds.name}_train", train_json, train_images, classes, text, ds.check_images
-        )
+            f"{ds.name}_train", train_json, train_images, classes, text, ds.check_images,
+            bad_images=ds.bad_images,
+        )  # fmt: skip
         val = register_coco_dataset(
-            f"{ds.name}_val", val_json, val_images, classes, text, ds.check_images
-        )
+            f"{ds.name}_val", val_json, val_images, classes, text, ds.check_images,
+            bad_images=ds.bad_images,
+        )  # fmt: skip
     unknown = sorted(set(text) - set(classes))
     if unknown:
         raise ValueError(

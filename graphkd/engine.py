@@ -15,7 +15,6 @@ import os
 from collections.abc import Callable, Iterator
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode
 from detectron2.data import (
     build_detection_test_loader,
@@ -31,15 +30,15 @@ from detectron2.utils.events import CommonMetricPrinter, JSONWriter, Tensorboard
 from torch import nn
 from torch.utils.data import Sampler
 
+from detectors.datasets import ImageCheckingMapper
 from detectors.evaluation import COCOBoxEvaluator
 from detectors.inference import run_inference
+
+from .rundir import TRAIN_LOG, RunCheckpointer, repair_train_log
 
 __all__ = ["SkipSampler", "StepSeed", "evaluate", "train"]
 
 logger = logging.getLogger(__name__)
-
-# detectron2's JSONWriter lines (one per log period), holding each logged iteration's own values
-TRAIN_LOG = "train_log.json"
 
 
 class SkipSampler(Sampler):
@@ -119,11 +118,16 @@ def train(
     # seed= gives the DataLoader its own generator. Without one, its iterator draws a base seed
     # from the global torch RNG when first advanced, i.e. inside the first step after StepSeed
     # reseeded, so only a resumed run's first step would see a shifted stream (RPN / RoI sampling).
-    loader = build_detection_train_loader(d2cfg, dataset=dataset, sampler=sampler, seed=d2cfg.SEED)
+    # The mapper names the file of an unreadable image or one whose size differs from the json.
+    mapper = ImageCheckingMapper(d2cfg, is_train=True)
+    loader = build_detection_train_loader(
+        d2cfg, dataset=dataset, sampler=sampler, mapper=mapper, seed=d2cfg.SEED
+    )
     trainer_cls = AMPTrainer if d2cfg.SOLVER.AMP.ENABLED and on_gpu else SimpleTrainer
     trainer = trainer_cls(ddp_model, loader, optimizer)
     # The trainer's state holds the iteration, the optimizer and the LR scheduler hook.
-    checkpointer = DetectionCheckpointer(model, output_dir, trainer=trainer)
+    # Atomic saves; resume falls back to the previous checkpoint when the last is unreadable.
+    checkpointer = RunCheckpointer(model, output_dir, trainer=trainer)
     eval_period = int(d2cfg.TEST.EVAL_PERIOD)
     main = comm.is_main_process()
     trainer.register_hooks(
@@ -147,6 +151,8 @@ def train(
         logger.info(
             "Resumed from %s at iteration %d", checkpointer.get_checkpoint_file(), start_iter
         )
+    if main:  # the log must end where the weights do: drop what was logged after them
+        repair_train_log(os.path.join(output_dir, TRAIN_LOG), start_iter)
     if start_iter >= max_iter:
         logger.info("Training already finished (%d/%d iterations)", start_iter, max_iter)
         return model
@@ -164,7 +170,9 @@ def evaluate(model: nn.Module, d2cfg: CfgNode, dataset_name: str, output_dir: st
     AP75, APs, APm, APl in percent, per_class) plus ``latency_s`` (model seconds per image).
     Needs no compiled detectron2 extension.
     """
-    loader = build_detection_test_loader(d2cfg, dataset_name)
+    loader = build_detection_test_loader(
+        d2cfg, dataset_name, mapper=ImageCheckingMapper(d2cfg, is_train=False)
+    )
     evaluator = COCOBoxEvaluator(dataset_name, output_dir=output_dir)
     _, seconds = run_inference(model, loader, evaluator)
     metrics = dict(evaluator.last_metrics or {})

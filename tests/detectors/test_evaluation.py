@@ -63,12 +63,28 @@ def test_mixed_known_value():
 
 
 def test_unknown_categories_dropped_and_counted(caplog):
+    """A few unknown ids (3 of 7): dropped with a warning naming them, the rest scored."""
     preds = [_det(7, [10, 10, 100, 100]), _det(9, [50, 50, 100, 100]), _det(7, [0, 0, 5, 5], cat=42),
-             _det(9, [0, 0, 5, 5], cat=42), _det(9, [0, 0, 5, 5], cat=2)]  # fmt: skip
+             _det(9, [0, 0, 5, 5], cat=42), _det(9, [0, 0, 5, 5], cat=2),
+             _det(7, [300, 300, 50, 50], 0.1), _det(9, [300, 300, 50, 50], 0.1)]  # fmt: skip
     with caplog.at_level("WARNING"):
         m = evaluate_coco(_gt(), preds)
-    assert m["AP"] == pytest.approx(100) and m["num_dropped"] == 3 and m["num_predictions"] == 2
-    assert "dropped 3 of 5 predictions" in caplog.text and "[2, 42]" in caplog.text
+    # the two low-scored known false positives come after both true positives: AP stays 100
+    assert m["AP"] == pytest.approx(100) and m["num_dropped"] == 3 and m["num_predictions"] == 4
+    assert "dropped 3 of 7 predictions" in caplog.text and "[2, 42]" in caplog.text
+
+
+def test_mostly_unknown_categories_are_an_error_naming_both_id_sets():
+    """0-based contiguous ids against 1-based GT ids: most predictions unknown -> no silent AP."""
+    gt = _gt()
+    gt["categories"] = [{"id": 1, "name": "text"}, {"id": 2, "name": "figure"}]
+    preds = [_det(7, [10, 10, 100, 100], cat=0), _det(9, [50, 50, 100, 100], cat=0),
+             _det(9, [0, 0, 5, 5], cat=1)]  # fmt: skip
+    with pytest.raises(ValueError) as err:
+        evaluate_coco(gt, preds)
+    msg = str(err.value)
+    assert "2 of 3 predictions" in msg
+    assert "prediction ids [0]" in msg and "ground-truth ids [1, 2]" in msg
 
 
 def test_empty_predictions():
@@ -128,7 +144,10 @@ def test_dataset_evaluator(tmp_path):
         written = json.loads((tmp_path / "out" / "coco_instances_results.json").read_text())
         assert {p["category_id"] for p in written} == {1, 3}  # mapped back to dataset ids
         assert written[0]["bbox"] == [10.0, 10.0, 100.0, 100.0]  # XYXY -> XYWH
-        assert (tmp_path / "out" / "metrics.json").is_file()
+        # One owner per run file: the evaluator writes the results, the job owns metrics.json.
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+            "coco_instances_results.json"
+        ]
     finally:
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
