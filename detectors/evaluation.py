@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -157,6 +158,9 @@ def evaluate_coco(
     # loadRes derives area from bbox and must not see segmentation keys for bbox eval.
     preds = [{k: v for k, v in p.items() if k != "segmentation"} for p in preds]
 
+    # pycocotools' own output is silenced below; on a large val set this takes minutes.
+    logger.info("COCO box evaluation of %d predictions ...", len(preds))
+    start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         if preds:
             coco_dt = coco_gt.loadRes(preds)
@@ -174,6 +178,7 @@ def evaluate_coco(
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
+    logger.info("COCO box evaluation done in %.1f s", time.perf_counter() - start)
     out: dict = {m: _nan_if_negative(ev.stats[i]) for i, m in enumerate(METRICS)}
     # precision: (iou thresholds, recall thresholds, classes, area ranges, max dets)
     precision = ev.eval["precision"]

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import torch
 from detectron2.config import CfgNode
@@ -31,12 +32,21 @@ from torch import nn
 from torch.utils.data import Sampler
 
 from detectors.datasets import ImageCheckingMapper
-from detectors.evaluation import COCOBoxEvaluator
+from detectors.evaluation import METRICS, COCOBoxEvaluator
 from detectors.inference import run_inference
 
 from .rundir import TRAIN_LOG, RunCheckpointer, repair_train_log
 
-__all__ = ["SkipSampler", "StepSeed", "evaluate", "train"]
+__all__ = [
+    "BEST_CHECKPOINT",
+    "BEST_METRIC",
+    "BestCheckpointer",
+    "SkipSampler",
+    "StepSeed",
+    "eval_hooks",
+    "evaluate",
+    "train",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +89,64 @@ def _writers(output_dir: str, max_iter: int) -> list:
     ]
 
 
+# Validation during training (trainer.eval_period > 0): detectron2's EvalHook logs the scalars
+# below to train_log.json / TensorBoard, its BestCheckpointer keeps the best weights.
+BEST_METRIC = "bbox/AP"
+BEST_CHECKPOINT = "model_best"  # .pth in the run dir
+
+
+class BestCheckpointer(hooks.BestCheckpointer):
+    """detectron2's ``BestCheckpointer`` whose best score is part of the trainer's state, so the
+    periodic checkpoints carry it and a resumed run replaces ``model_best.pth`` only when it
+    beats the score from before the interruption."""
+
+    def state_dict(self) -> dict:
+        if self.best_metric is None:
+            return {}
+        return {"best_metric": self.best_metric, "best_iter": self.best_iter}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_metric, self.best_iter = state["best_metric"], state["best_iter"]
+
+
+class _WeightsCheckpointer(RunCheckpointer):
+    """Saves the evaluated model's weights alone (a plain detectron2 checkpoint; for a Distiller
+    the student only) and leaves ``last_checkpoint``, which resume reads, alone."""
+
+    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
+        pass
+
+
+def eval_hooks(model: nn.Module, d2cfg: CfgNode, output_dir: str) -> list[hooks.HookBase]:
+    """EvalHook + BestCheckpointer validating ``model`` on ``d2cfg.DATASETS.TEST[0]``.
+
+    Every ``TEST.EVAL_PERIOD`` iterations and after the last one, the box AP metrics
+    (``bbox/AP``, ``bbox/AP50``, ..., ``bbox/AP-<class>``, NaN ones left out) go to the event
+    storage, hence to ``train_log.json`` and TensorBoard; ``output_dir/model_best.pth`` holds
+    ``model``'s weights at the best ``bbox/AP``. No hooks when the period is 0 (evaluation only
+    after training, by the caller) or there is no test set.
+    """
+    period = int(d2cfg.TEST.EVAL_PERIOD)
+    if period <= 0 or not d2cfg.DATASETS.TEST:
+        return []
+    dataset = d2cfg.DATASETS.TEST[0]
+
+    def eval_fn() -> dict:
+        metrics = evaluate(model, d2cfg, dataset, None)  # files: the final evaluation's job
+        scalars = {m: metrics[m] for m in METRICS if m in metrics}
+        scalars.update({f"AP-{n}": v for n, v in metrics.get("per_class", {}).items()})
+        scalars = {k: float(v) for k, v in scalars.items() if v is not None and math.isfinite(v)}
+        if comm.get_world_size() > 1:  # only rank 0 has metrics; every rank logs the same
+            scalars = comm.all_gather(scalars)[0]
+        return {"bbox": scalars}
+
+    best = _WeightsCheckpointer(model, output_dir)  # saves on rank 0 only
+    return [
+        hooks.EvalHook(period, eval_fn),
+        BestCheckpointer(period, best, BEST_METRIC, mode="max", file_prefix=BEST_CHECKPOINT),
+    ]
+
+
 def train(
     model: nn.Module,
     d2cfg: CfgNode,
@@ -86,7 +154,7 @@ def train(
     *,
     resume: bool = False,
     log_period: int = 20,
-    eval_fn: Callable[[], dict] | None = None,
+    eval_model: nn.Module | None = None,
 ) -> nn.Module:
     """Train ``model`` (anything returning a loss dict) with the schedule in ``d2cfg.SOLVER``.
 
@@ -97,7 +165,8 @@ def train(
             ``train_log.json`` and TensorBoard events go here (rank 0 only writes).
         resume: continue from ``output_dir/last_checkpoint`` when it exists (model, optimizer,
             scheduler, iteration, and every buffer of the model such as running statistics).
-        eval_fn: called every ``TEST.EVAL_PERIOD`` iterations when that is > 0.
+        eval_model: the model to validate every ``TEST.EVAL_PERIOD`` iterations and at the
+            end when that is > 0 (the student of a Distiller): see :func:`eval_hooks`.
 
     Returns:
         The trained (unwrapped) model.
@@ -128,17 +197,17 @@ def train(
     # The trainer's state holds the iteration, the optimizer and the LR scheduler hook.
     # Atomic saves; resume falls back to the previous checkpoint when the last is unreadable.
     checkpointer = RunCheckpointer(model, output_dir, trainer=trainer)
-    eval_period = int(d2cfg.TEST.EVAL_PERIOD)
     main = comm.is_main_process()
     trainer.register_hooks(
         [
             StepSeed(d2cfg.SEED),
             hooks.IterationTimer(),
             hooks.LRScheduler(scheduler=scheduler),
+            # Before the checkpointer: a checkpoint then holds the best AP up to its iteration.
+            *(eval_hooks(eval_model, d2cfg, output_dir) if eval_model is not None else []),
             hooks.PeriodicCheckpointer(checkpointer, d2cfg.SOLVER.CHECKPOINT_PERIOD)
             if main
             else None,
-            hooks.EvalHook(eval_period, eval_fn) if eval_fn and eval_period > 0 else None,
             hooks.PeriodicWriter(_writers(output_dir, max_iter), period=log_period)
             if main
             else None,
@@ -163,11 +232,12 @@ def train(
     return model
 
 
-def evaluate(model: nn.Module, d2cfg: CfgNode, dataset_name: str, output_dir: str) -> dict:
+def evaluate(model: nn.Module, d2cfg: CfgNode, dataset_name: str, output_dir: str | None) -> dict:
     """COCO box AP of ``model`` on a registered dataset (detectors' pycocotools evaluator).
 
-    Writes ``coco_instances_results.json`` to ``output_dir`` and returns the metrics (AP, AP50,
-    AP75, APs, APm, APl in percent, per_class) plus ``latency_s`` (model seconds per image).
+    Writes ``coco_instances_results.json`` to ``output_dir`` (unless None) and returns the
+    metrics (AP, AP50, AP75, APs, APm, APl in percent, per_class) plus ``latency_s`` (model
+    seconds per image).
     Needs no compiled detectron2 extension.
     """
     loader = build_detection_test_loader(
