@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PIP) install -q -c $(CONSTRAINTS) torch torchvision
 	@# torch-scatter ships only an sdist: it compiles against the torch installed above.
 	$(PIP) install -q -c $(CONSTRAINTS) --no-build-isolation torch-scatter
-	$(PIP) install -q -c $(CONSTRAINTS) --no-build-isolation -e ".[dev,scatter,pdf]"
+	$(PIP) install -q -c $(CONSTRAINTS) --no-build-isolation -e ".[dev,scatter,pdf,export]"
 	$(PY) -c "import detectron2, torch_geometric, pycocotools, hydra; print('setup ok: torch', __import__('torch').__version__, '| detectron2', detectron2.__version__)"
 	@touch $(STAMP)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any
 
@@ -20,7 +21,11 @@ from .backbones import add_torchvision_backbone_config
 __all__ = [
     "BACKBONES",
     "NORMS",
+    "INFERENCE_KEYS",
+    "InferenceSettings",
     "add_detector_config",
+    "apply_inference_settings",
+    "inference_settings",
     "default_anchor_sizes",
     "get_detector_cfg",
     "load_detector_cfg",
@@ -42,6 +47,82 @@ _PIXEL_STD_BGR = [57.375, 57.120, 58.395]
 DOC_ASPECT_RATIOS = (0.1, 0.2, 0.5, 1.0, 2.0)
 # detectron2's packaged base config (read as a file: detectron2.model_zoo imports pkg_resources).
 _BASE_CONFIG = resources.files("detectron2") / "model_zoo" / "configs" / "Base-RCNN-FPN.yaml"
+
+
+@dataclass
+class InferenceSettings:
+    """Test-time settings of a Faster R-CNN, with defaults for pages (documented in the README).
+
+    A page has tens of regions, not COCO's hundreds of objects: 100 RPN proposals after NMS keep
+    the AP of detectron2's 1000 while the RoI heads, which dominate a small page's latency, do a
+    tenth of the work. They are written into the detectron2 config (``INFERENCE_KEYS``), so every
+    saved model carries the settings it was evaluated with; predict and export read them there.
+
+    Attributes:
+        pre_nms_topk: RPN proposals kept per FPN level before NMS (``MODEL.RPN.PRE_NMS_TOPK_TEST``).
+        post_nms_topk: RPN proposals kept per image after NMS, all levels together
+            (``MODEL.RPN.POST_NMS_TOPK_TEST``; detectron2's default 1000).
+        detections_per_image: detections kept per image (``TEST.DETECTIONS_PER_IMAGE``).
+        score_thresh: minimum class score of a detection (``MODEL.ROI_HEADS.SCORE_THRESH_TEST``;
+            keep it low for AP, raise it for display).
+    """
+
+    pre_nms_topk: int = 1000
+    post_nms_topk: int = 100
+    detections_per_image: int = 100
+    score_thresh: float = 0.05
+
+
+# InferenceSettings field -> detectron2 config key.
+INFERENCE_KEYS: dict[str, str] = {
+    "pre_nms_topk": "MODEL.RPN.PRE_NMS_TOPK_TEST",
+    "post_nms_topk": "MODEL.RPN.POST_NMS_TOPK_TEST",
+    "detections_per_image": "TEST.DETECTIONS_PER_IMAGE",
+    "score_thresh": "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
+}
+
+
+def apply_inference_settings(
+    cfg: CfgNode, settings: InferenceSettings | Mapping[str, Any]
+) -> CfgNode:
+    """Write test-time settings into ``cfg`` (in place; a mapping may set only some fields).
+
+    Raises:
+        ValueError: naming an unknown setting or an out-of-range value.
+    """
+    values = asdict(settings) if isinstance(settings, InferenceSettings) else dict(settings)
+    unknown = set(values) - set(INFERENCE_KEYS)
+    if unknown:
+        raise ValueError(
+            f"Unknown test settings {sorted(unknown)}; known: {sorted(INFERENCE_KEYS)}."
+        )
+    for name, value in values.items():
+        if name == "score_thresh":
+            if not 0.0 <= float(value) < 1.0:
+                raise ValueError(f"test score_thresh={value} must be in [0, 1).")
+            value = float(value)
+        elif int(value) < 1:
+            raise ValueError(f"test {name}={value} must be >= 1.")
+        else:
+            value = int(value)
+        node, _, leaf = INFERENCE_KEYS[name].rpartition(".")
+        setattr(_node(cfg, node), leaf, value)
+    return cfg
+
+
+def _node(cfg: CfgNode, dotted: str) -> CfgNode:
+    for part in dotted.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+def inference_settings(cfg: CfgNode) -> InferenceSettings:
+    """The test-time settings recorded in ``cfg``."""
+    values = {}
+    for name, key in INFERENCE_KEYS.items():
+        node, _, leaf = key.rpartition(".")
+        values[name] = _node(cfg, node)[leaf]
+    return InferenceSettings(**values)
 
 
 def parse_backbone(backbone: str) -> tuple[str, int | None]:
@@ -80,10 +161,17 @@ def add_detector_config(cfg: CfgNode) -> CfgNode:
     return cfg
 
 
-def load_detector_cfg(path: str) -> CfgNode:
-    """Read a config saved with ``cfg.dump()`` (it may contain this project's extra keys)."""
+def load_detector_cfg(
+    path: str, test: InferenceSettings | Mapping[str, Any] | None = None
+) -> CfgNode:
+    """Read a config saved with ``cfg.dump()`` (it may contain this project's extra keys).
+
+    The test-time settings are the ones saved with the model; ``test`` overrides some or all.
+    """
     cfg = add_detector_config(get_cfg())
     cfg.merge_from_file(path)
+    if test:
+        apply_inference_settings(cfg, test)
     return cfg
 
 
@@ -115,6 +203,7 @@ def get_detector_cfg(
     freeze_at: int | None = None,
     box_head_convs: int = 0,
     device: str = "cpu",
+    test: InferenceSettings | Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | Sequence[Any] | None = None,
 ) -> CfgNode:
     """Faster R-CNN + FPN config for a document-layout detector.
@@ -144,6 +233,8 @@ def get_detector_cfg(
         box_head_convs: 3x3 convs before the two 1024-d FCs of the box head (0 = detectron2's
             standard 2fc head; convs use ``norm``).
         device: ``MODEL.DEVICE``.
+        test: test-time settings (:class:`InferenceSettings`; a mapping may set some fields, the
+            others keep the page defaults).
         overrides: extra ``{"KEY.PATH": value}`` (or detectron2's flat ``[key, value, ...]``
             list) merged last.
 
@@ -230,6 +321,9 @@ def get_detector_cfg(
     cfg.INPUT.MAX_SIZE_TEST = int(max_size)
     # Mirrored pages are not documents (mirrored glyphs, reversed reading order).
     cfg.INPUT.RANDOM_FLIP = "none"
+    apply_inference_settings(cfg, InferenceSettings())
+    if test:
+        apply_inference_settings(cfg, test)
 
     if overrides:
         if isinstance(overrides, Mapping):

@@ -9,7 +9,6 @@ config ``.yaml`` or a weights ``.pth`` next to its config can be named.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,8 @@ from detectors.build import build_detector
 from detectors.config import load_detector_cfg
 from detectors.datasets import DATASETS
 
+from .package import read_classes
+
 __all__ = [
     "ModelFiles",
     "graph_options",
@@ -33,7 +34,6 @@ __all__ = [
 
 _CONFIGS = ("student_config.yaml", "config.yaml")
 _WEIGHTS = ("model_student.pth", "model_final.pth")
-LABEL_MAP = "label_map.json"
 
 
 @dataclass
@@ -106,18 +106,13 @@ def _weights(config: Path, cfg: CfgNode, explicit: Path | None) -> Path:
 
 
 def _label_map(config: Path, cfg: CfgNode) -> tuple[list[str], list[str], dict[int, int]]:
-    """Class names from ``label_map.json`` (beside the config or one level up), else from a
+    """Class names from ``classes.json`` / ``label_map.json`` (beside the config or one level up,
+    :func:`graphkd.package.read_classes`), else from a
     known dataset named in ``cfg.DATASETS``, else ``class_0 ..``."""
     for folder in (config.parent, config.parent.parent):
-        path = folder / LABEL_MAP
-        if path.is_file():
-            lm = json.loads(path.read_text())
-            ids = lm.get("dataset_id_to_contiguous_id") or {}
-            return (
-                list(lm["classes"]),
-                list(lm.get("text_classes", [])),
-                {int(c): int(d) for d, c in ids.items()},
-            )
+        found = read_classes(folder)  # classes.json / label_map.json, old or new format
+        if found is not None:
+            return found
     k = int(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
     for name in tuple(cfg.DATASETS.TEST) + tuple(cfg.DATASETS.TRAIN):
         spec = DATASETS.get(str(name).rsplit("_", 1)[0])

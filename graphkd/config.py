@@ -12,6 +12,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from detectors.config import InferenceSettings
+
 from .losses import KDLossConfig
 
 
@@ -127,6 +129,10 @@ class TrainerConfig:
     resume: bool = False
     amp: bool = False
     clip_grad: float = 0.0
+    # Test-time settings (RPN proposals before / after NMS, detections per image, score
+    # threshold): saved in the models' detectron2 configs, so evaluation, predict and export
+    # use them. They do not change training.
+    test: InferenceSettings = field(default_factory=InferenceSettings)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from detectron2.engine import DefaultPredictor
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from detectors.config import load_detector_cfg
+from detectors.config import INFERENCE_KEYS, load_detector_cfg
 
 from .artifacts import load_graph_builder, resolve_model
 from .cli import CONFIG_DIR
@@ -97,7 +97,9 @@ def _teacher(overrides: list[str]) -> tuple[DictConfig, DataSplits, dict]:
     if os.path.isfile(saved):
         current = detector_cfg(cfg, "teacher", data)
         with open(saved) as f:
-            diff = config_diff(yaml.safe_load(f), yaml.safe_load(current.dump()), ("OUTPUT_DIR",))
+            # Test-time settings do not change the trained weights.
+            ignore = ("OUTPUT_DIR", *INFERENCE_KEYS.values())
+            diff = config_diff(yaml.safe_load(f), yaml.safe_load(current.dump()), ignore)
         _check_reusable(out, diff)
     metrics = _done(out) if os.path.isfile(cfg.teacher_checkpoint) else None
     if metrics is None:
@@ -116,7 +118,7 @@ def _student(overrides: list[str], kd: str, seed: int, run_dir: str) -> dict:
         diff = config_diff(
             {k: v for k, v in OmegaConf.to_container(OmegaConf.load(saved)).items() if k in keep},
             {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k in keep},
-            ignore=("trainer.resume",),
+            ignore=("trainer.resume", "trainer.test."),
         )
         _check_reusable(run_dir, diff)
     metrics = _done(run_dir)

@@ -32,6 +32,12 @@ from .config import Config, to_config
 from .data import DataSplits, prepare_data
 from .distiller import Distiller
 from .losses import KDLoss, KDLossConfig
+from .package import (
+    STUDENT_CHECKPOINT,
+    STUDENT_CONFIG,
+    write_model_card,
+    write_student_package,
+)
 
 __all__ = [
     "STUDENT_CHECKPOINT",
@@ -46,9 +52,6 @@ __all__ = [
 
 logger = logging.getLogger("graphkd")
 
-STUDENT_CHECKPOINT = "model_student.pth"  # student weights only, plain detectron2 format
-STUDENT_CONFIG = "student_config.yaml"  # detectron2 config that loads it (MODEL.WEIGHTS set)
-LABEL_MAP = "label_map.json"
 METRICS = "metrics.json"
 
 
@@ -74,6 +77,7 @@ def detector_cfg(cfg: Config | DictConfig, role: str, data: DataSplits) -> CfgNo
         aspect_ratios=list(t.anchor_ratios),
         weights=model.weights,
         device=t.device,
+        test=OmegaConf.to_container(t.test, resolve=True),
     )
     max_iter = t.teacher_max_iter if role == "teacher" else t.max_iter
     d2.DATASETS.TRAIN = (data.train,)
@@ -256,6 +260,7 @@ def distill_worker(cfg_dict: dict) -> JobResult:
         save_student(student, s_cfg, data, out)
         _write_json(os.path.join(out, METRICS), metrics)
         OmegaConf.save(cfg, os.path.join(out, "config_resolved.yaml"), resolve=True)
+        write_model_card(out)
         logger.info(
             "AP %.2f (AP50 %.2f) -> %s", metrics.get("AP", 0.0), metrics.get("AP50", 0.0), out
         )
@@ -264,34 +269,22 @@ def distill_worker(cfg_dict: dict) -> JobResult:
 
 
 def save_student(student: torch.nn.Module, s_cfg: CfgNode, data: DataSplits, out: str) -> str:
-    """Student-only checkpoint + the detectron2 config and label map that load it.
+    """Student-only checkpoint + the detectron2 config and label maps that load it
+    (:mod:`graphkd.package`); returns the weights' path.
 
     ``DefaultPredictor(detectors.config.load_detector_cfg(out/student_config.yaml))`` predicts
     with it; no teacher weights, adapters or statistics are inside.
     """
-    # Not DetectionCheckpointer.save: that would re-point out/last_checkpoint at this file, and
-    # `trainer.resume=true` would then resume from weights without optimizer / iteration state.
-    path = os.path.join(out, STUDENT_CHECKPOINT)
-    torch.save({"model": student.state_dict()}, path + ".tmp")
-    os.replace(path + ".tmp", path)
-    cfg = s_cfg.clone()
-    cfg.MODEL.WEIGHTS = os.path.abspath(path)
-    cfg.DATASETS.TRAIN = ()
-    cfg.DATASETS.TEST = ()
-    with open(os.path.join(out, STUDENT_CONFIG), "w") as f:
-        f.write(cfg.dump())
-    _write_json(
-        os.path.join(out, LABEL_MAP),
-        {
-            "classes": list(data.classes),
-            "text_classes": list(data.text_classes),
-            # dataset category id -> detectron2 class index (set when the json was loaded)
-            "dataset_id_to_contiguous_id": getattr(
-                MetadataCatalog.get(data.val), "thing_dataset_id_to_contiguous_id", None
-            ),
-        },
+    config = write_student_package(
+        student,
+        s_cfg,
+        out,
+        data.classes,
+        data.text_classes,
+        # dataset category id -> detectron2 class index (set when the json was loaded)
+        getattr(MetadataCatalog.get(data.val), "thing_dataset_id_to_contiguous_id", None),
     )
-    return cfg.MODEL.WEIGHTS
+    return os.path.abspath(os.path.join(os.path.dirname(config), STUDENT_CHECKPOINT))
 
 
 def _seconds_per_iter(out: str) -> float | None:

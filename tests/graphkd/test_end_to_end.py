@@ -154,8 +154,9 @@ def test_distill_writes_a_plain_student(kd, student_overrides, shared_root, tmp_
     d2 = load_detector_cfg(str(run_dir / STUDENT_CONFIG))
     assert Path(d2.MODEL.WEIGHTS) == (run_dir / STUDENT_CHECKPOINT).resolve()
     assert set(student_sd) == set(build_detector(d2).state_dict())
-    label_map = json.loads((run_dir / "label_map.json").read_text())
-    assert label_map["classes"] == ["text", "title", "list", "table", "figure"]
+    label_map = json.loads((run_dir / "label_map.json").read_text())  # {id: name}
+    assert label_map == dict(zip("01234", ["text", "title", "list", "table", "figure"]))
+    assert (run_dir / "MODEL_CARD.md").is_file() and (run_dir / "classes.json").is_file()
 
     predictor = DefaultPredictor(d2)
     loaded = predictor.model.state_dict()
@@ -166,7 +167,7 @@ def test_distill_writes_a_plain_student(kd, student_overrides, shared_root, tmp_
     assert isinstance(inst, Instances)
     assert inst.image_size == page.shape[:2]
     assert {"pred_boxes", "scores", "pred_classes"} <= set(inst.get_fields())
-    assert bool((inst.pred_classes < len(label_map["classes"])).all())
+    assert bool((inst.pred_classes < len(label_map)).all())
 
 
 # --- 2. the other baselines: loss keys of one training forward -------------------------------
