@@ -217,7 +217,14 @@ def teacher_worker(cfg_dict: dict) -> JobResult:
     seed_all_rng(cfg.trainer.seed)
     model = build_detector(d2)
     t0 = time.perf_counter()
-    engine.train(model, d2, out, resume=cfg.trainer.resume, log_period=cfg.trainer.log_period)
+    engine.train(
+        model,
+        d2,
+        out,
+        resume=cfg.trainer.resume,
+        log_period=cfg.trainer.log_period,
+        eval_model=model,
+    )
     train_s = time.perf_counter() - t0
     # Every rank predicts its shard of the val set (detectron2's InferenceSampler) and the
     # evaluator gathers them: rank 0 alone gets the metrics and writes files.
@@ -240,7 +247,12 @@ def distill_worker(cfg_dict: dict) -> JobResult:
     out = cfg.run_dir
     t0 = time.perf_counter()
     engine.train(
-        distiller, s_cfg, out, resume=cfg.trainer.resume, log_period=cfg.trainer.log_period
+        distiller,
+        s_cfg,
+        out,
+        resume=cfg.trainer.resume,
+        log_period=cfg.trainer.log_period,
+        eval_model=distiller.student,  # validated every trainer.eval_period iterations
     )
     train_s = time.perf_counter() - t0
     student = distiller.student
