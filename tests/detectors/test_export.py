@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +34,7 @@ SMALL = {"min_size": 128, "fpn_channels": 64, "rois_per_image": 32}
 # scores would make which detections survive the cap a coin toss between runtimes.
 TEST = {"post_nms_topk": 50, "detections_per_image": 30, "score_thresh": 0.05}
 PROJECT = ("detectron2", "detectors", "graphkd", "graph")
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _pages() -> list[np.ndarray]:
@@ -168,3 +170,22 @@ def test_int8_box_head_keeps_detections_close(tmp_path):
     assert float((boxes[0] - ref[0][0]).abs().max()) < 2.0
     info = export_model(model, cfg, _pages()[:1], tmp_path, formats=["torchscript"])
     assert info["checks"]["torchscript"][0]["match"]
+
+
+def test_export_script_on_a_student_run(tmp_path):
+    sys.path.insert(0, str(REPO / "scripts"))
+    import export as export_script
+
+    from graphkd.package import write_student_package
+
+    cfg, model = _model("R18")
+    classes = ["text", "title", "list", "table", "figure"]
+    write_student_package(model, cfg, tmp_path, classes, ["text"])
+    info = export_script.main([f"checkpoint={tmp_path}", "formats=torchscript"])
+    assert (tmp_path / "model.ts").is_file() and (tmp_path / "MODEL_CARD.md").is_file()
+    assert info["classes"] == classes and info["quantized_box_head"] is False
+    # the second default page is landscape: the trace is checked at a size it was not made at
+    shapes = [tuple(c["input_hw"]) for c in info["checks"]["torchscript"]]
+    assert shapes[0] != shapes[1] and all(c["match"] for c in info["checks"]["torchscript"])
+    with pytest.raises(ValueError, match="TorchScript only"):
+        export_script.main([f"checkpoint={tmp_path}", "quantize=true"])
