@@ -7,6 +7,8 @@ checkpoint: a student run dir (student_config.yaml + model_student.pth + label_m
     teacher dir (config.yaml + model_final.pth), a config .yaml, or a .pth next to its config.
 input: a folder (its .pdf/.jpg/.jpeg/.png/.bmp/.tif images and PDFs, sorted), one file, or a
     comma-separated list of files.
+score_thresh: minimum score of a reported (and drawn) detection, default 0.5; the other
+    test-time settings (proposals, detections per page) are the ones saved in the model's config.
 dpi: resolution PDF pages are rendered at (default 150); a page of H points (1/72 inch) becomes
     H * dpi / 72 pixels, and its boxes are in those pixels. PDF input needs pypdfium2, the
     optional `pdf` extra: pip install 'graphkd[pdf]' (`make setup` installs it).
