@@ -29,6 +29,13 @@ by ``scripts/prima_to_coco.py``)::
     hj/train/*.jpg  hj/val/*.jpg  hj/test/*.jpg
     hj/annotations/main_train.json  main_val.json  main_test.json
 
+``docbank/`` (DocBank pages, token files converted by ``scripts/docbank_to_coco.py``; the
+train / val split is fixed by a hash of the page's stem, ``all`` is every page)::
+
+    docbank/images/*_ori.jpg
+    docbank/COCO/{train,val,all}.json          (``docbank``: PubLayNet's 5 classes)
+    docbank/COCO_labels/{train,val,all}.json   (``docbank_labels``: DocBank's 13 labels)
+
 ``synthetic/`` (generated on first use by :func:`detectors.synthetic.ensure_synthetic`)::
 
     synthetic/train/*.jpg  synthetic/val/*.jpg  synthetic/train.json  synthetic/val.json
@@ -65,6 +72,7 @@ from detectron2.data import DatasetCatalog, DatasetMapper, MetadataCatalog
 from detectron2.data.datasets import load_coco_json
 from detectron2.data.detection_utils import SizeMismatchError, read_image
 
+from .docbank import COCO_DIRS, DOCBANK_LABELS, PUBLAYNET_CLASSES
 from .prima import PRIMA_CLASSES
 
 logger = logging.getLogger(__name__)
@@ -168,6 +176,23 @@ DATASETS: dict[str, DatasetSpec] = {
         ("Row", "Title Region", "Text Region", "Title", "Subtitle"),
         "hj",
         {s: (f"annotations/main_{s}.json", s) for s in ("train", "val", "test")},
+    ),
+    # DocBank (Li et al., 2020) grouped from tokens into blocks (detectors/docbank.py); the
+    # pages and their images share one folder, splits train / val / all.
+    "docbank": DatasetSpec(
+        "docbank",
+        PUBLAYNET_CLASSES,
+        ("text", "title", "list"),
+        "docbank",
+        {s: (f"{COCO_DIRS['publaynet']}/{s}.json", "images") for s in ("train", "val", "all")},
+    ),
+    # Formulas, figures and tables are non-text, as DocLayNet's Formula above.
+    "docbank_labels": DatasetSpec(
+        "docbank_labels",
+        DOCBANK_LABELS,
+        tuple(c for c in DOCBANK_LABELS if c not in ("equation", "figure", "table")),
+        "docbank",
+        {s: (f"{COCO_DIRS['docbank']}/{s}.json", "images") for s in ("train", "val", "all")},
     ),
     "synthetic": DatasetSpec(
         "synthetic",

@@ -21,8 +21,8 @@ from .losses import KDLossConfig
 class DatasetConfig:
     """A COCO-format layout dataset.
 
-    Known names (``detectors.datasets.DATASETS``: publaynet, doclaynet, prima, hj, synthetic)
-    bring their classes and on-disk layout; set the paths and classes only for your own data
+    Known names (``detectors.datasets.DATASETS``: publaynet, doclaynet, prima, hj, docbank,
+    docbank_labels, synthetic) bring their classes and on-disk layout; set the paths and classes only for your own data
     (``dataset=custom``). Paths are relative to ``root`` unless absolute.
     """
 
