@@ -220,7 +220,9 @@ def train(
         logger.info(
             "Resumed from %s at iteration %d", checkpointer.get_checkpoint_file(), start_iter
         )
-    if main:  # the log must end where the weights do: drop what was logged after them
+    # The log must end where the weights do: drop what was logged after them. Not after a
+    # finished run: its log ends with the final evaluation, logged at iteration max_iter.
+    if main and start_iter < max_iter:
         repair_train_log(os.path.join(output_dir, TRAIN_LOG), start_iter)
     if start_iter >= max_iter:
         logger.info("Training already finished (%d/%d iterations)", start_iter, max_iter)

@@ -66,6 +66,11 @@ def test_eval_period_logs_ap_and_keeps_best(data_root, tmp_path):
     events.Reload()
     assert [e.step for e in events.Scalars("bbox/AP")] == [1, 4]
 
+    # resuming the finished run trains nothing and keeps the log, final evaluation included
+    log = (run / engine.TRAIN_LOG).read_text()
+    _run(data_root, tmp_path, "trainer.max_iter=4", "trainer.eval_period=2", "trainer.resume=true")
+    assert (run / engine.TRAIN_LOG).read_text() == log
+
 
 def test_eval_period_zero_evaluates_only_at_the_end(data_root, tmp_path):
     cfg = compose_cfg(*TINY)
