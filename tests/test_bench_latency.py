@@ -1,0 +1,45 @@
+"""scripts/bench_latency.py at a toy size: every variant is timed and the pair speed-ups are
+derived from them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("detectron2")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+import bench_latency  # noqa: E402
+
+TOY = ["trainer.min_size=128", "trainer.max_size=128", "trainer.fpn_channels=32"]
+
+
+def test_latency_bench_times_eager_exported_and_1000_proposals(tmp_path):
+    out = tmp_path / "bench.json"
+    report = bench_latency.main(
+        [
+            "bench.sizes=320",
+            "bench.pairs=r50_mnv2",
+            "bench.reps=1",
+            "bench.threads=1",
+            "bench.formats=torchscript",
+            f"bench.out={out}",
+            *TOY,
+        ]  # fmt: skip
+    )
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    models = report["models"]["320"]
+    assert set(models) == {"R50", "MNV2"}
+    for m in models.values():
+        assert {"eager", "eager_1000", "torchscript"} <= set(m) and m["fpn_channels"] == 32
+        assert m["input_hw"][0] == 128 and m["eager"]["min_s"] > 0
+    pair = report["pairs"]["320"]["r50_mnv2"]
+    ratio = models["R50"]["eager"]["median_s"] / models["MNV2"]["eager"]["median_s"]
+    assert pair["speedup_eager"] == pytest.approx(ratio)
+    assert report["settings"]["test"]["320"]["post_nms_topk"] == 100
+    with pytest.raises(SystemExit, match="bench.sizes"):
+        bench_latency.main(["bench.sizes=640"])
