@@ -27,6 +27,7 @@ SCRIPTS = {
     "graphkd-train-student",
     "graphkd-evaluate",
     "graphkd-predict",
+    "graphkd-export",
 }
 PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
 
@@ -91,12 +92,13 @@ def test_console_scripts(installed, tmp_path):
     pred = [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 50, 50], "score": 0.9}]
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     (tmp_path / "pred.json").write_text(json.dumps(pred))
-    distill, student, teacher, predict, evaluate, missing = _run(
+    distill, student, teacher, predict, export, evaluate, missing = _run(
         installed,
         [str(bin_dir / "graphkd-distill"), "--cfg", "all", "pair=r101_r50", "trainer=gpu"],
         [str(bin_dir / "graphkd-train-student"), "--cfg", "job"],
         [str(bin_dir / "graphkd-train-teacher"), "--help"],
         [str(bin_dir / "graphkd-predict"), "--help"],
+        [str(bin_dir / "graphkd-export"), "--help"],
         [str(bin_dir / "graphkd-evaluate"), f"gt={tmp_path / 'gt.json'}",
          f"predictions={tmp_path / 'pred.json'}", f"out={tmp_path / 'm.json'}"],
         [str(bin_dir / "graphkd-evaluate"), f"gt={tmp_path / 'nope.json'}",
@@ -110,6 +112,7 @@ def test_console_scripts(installed, tmp_path):
     assert student.returncode == 0 and "method: none" in student.stdout, student.stderr
     assert teacher.returncode == 0 and "dataset: " in teacher.stdout, teacher.stderr
     assert predict.returncode == 0 and "dpi" in predict.stdout, predict.stderr
+    assert export.returncode == 0 and "formats=" in export.stdout, export.stderr
     assert evaluate.returncode == 0, evaluate.stderr
     assert json.loads((tmp_path / "m.json").read_text())["AP"] == pytest.approx(100.0)
     assert missing.returncode == 1
