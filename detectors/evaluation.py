@@ -157,6 +157,9 @@ def evaluate_coco(
     preds = [p for p in preds if p["category_id"] in known_cats and p["image_id"] in known_imgs]
     # loadRes derives area from bbox and must not see segmentation keys for bbox eval.
     preds = [{k: v for k, v in p.items() if k != "segmentation"} for p in preds]
+    # pycocotools breaks score ties by input order; a canonical order makes AP independent of
+    # it (e.g. of the order in which processes' predictions were gathered).
+    preds.sort(key=lambda p: (-p["score"], p["image_id"], p["category_id"], list(p["bbox"])))
 
     # pycocotools' own output is silenced below; on a large val set this takes minutes.
     logger.info("COCO box evaluation of %d predictions ...", len(preds))

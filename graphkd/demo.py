@@ -1,13 +1,13 @@
 """``make demo``: teacher, baseline and distilled students on synthetic pages, and the report.
 
 Every job goes through the same workers as the CLIs (``teacher_worker`` / ``distill_worker``)
-with configs composed from ``configs/``. Finished jobs are reused and killed ones resume, so a
-second ``make demo`` only redoes what is missing.
+with configs composed from ``configs/``. Finished jobs (those with the ``job_done.json`` marker
+their worker writes last) are reused and killed ones resume, so a second ``make demo`` only
+redoes what is missing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
@@ -28,13 +28,13 @@ from .artifacts import load_graph_builder, resolve_model
 from .cli import CONFIG_DIR
 from .data import DataSplits, prepare_data
 from .run import (
-    METRICS,
     detector_cfg,
     distill_worker,
     launch_job,
     teacher_dir,
     teacher_worker,
 )
+from .rundir import is_done, read_metrics
 from .visualize import draw_detections, draw_graph_pair, graph_for_page, page_input, side_by_side
 
 __all__ = ["METHODS", "config_diff", "run_demo"]
@@ -50,11 +50,8 @@ def _compose(overrides: list[str]) -> DictConfig:
 
 
 def _done(run_dir: str) -> dict | None:
-    path = os.path.join(run_dir, METRICS)
-    if os.path.isfile(path):
-        with open(path) as f:
-            return json.load(f)
-    return None
+    """The metrics of a finished job in ``run_dir``, None when it is missing or unfinished."""
+    return read_metrics(run_dir) if is_done(run_dir) else None
 
 
 def _flat(tree: Mapping, prefix: str = "") -> dict[str, object]:

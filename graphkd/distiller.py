@@ -104,16 +104,16 @@ class Distiller(nn.Module):
         feats = extract_roi_features(self.student, self.teacher, batched_inputs)
         losses = dict(feats.losses)
         storage = get_event_storage()
-        if storage.iter < self.start_iter:
-            # Keep the statistics warming up while the KD terms are off.
-            if self.builder is not None:
+        try:
+            if storage.iter >= self.start_iter:
+                losses.update(self._kd_losses(feats))
+            elif self.builder is not None:  # KD terms off: keep the statistics warming up
                 with torch.no_grad():
                     self._build_graphs(feats)
-            return losses
-        try:
-            losses.update(self._kd_losses(feats))
-        except FloatingPointError as e:
-            raise FloatingPointError(f"iteration {storage.iter}: {e}") from e
+        # FloatingPointError: a non-finite loss term; ValueError: non-finite graph inputs
+        # (e.g. NaN features). Same type, the message also names the iteration.
+        except (FloatingPointError, ValueError) as e:
+            raise type(e)(f"iteration {storage.iter}: {e}") from e
         return losses
 
     def _build_graphs(self, feats: RoIFeatures):

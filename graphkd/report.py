@@ -8,7 +8,6 @@ params, latency_s, ...): one teacher dict and, per KD method, one dict per seed.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from . import rundir  # noqa: E402
 from .visualize import (  # noqa: E402,F401  (re-exported for the demo)
     draw_detections,
     draw_graph_pair,
@@ -224,13 +224,7 @@ def write_report(
 # -------------------------------------------------------------------------------- plots
 def read_train_log(path: str | os.PathLike) -> list[dict]:
     """Training records (those with ``total_loss``) of a ``train_log.json`` or its run dir."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "train_log.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"No training log {str(path)!r} (written by graphkd.engine.train)")
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in records if "total_loss" in r and "iteration" in r]
+    return [r for r in rundir.read_train_log(path) if "total_loss" in r]
 
 
 def plot_losses(run_dirs: Mapping[str, str | os.PathLike], out_png: str | os.PathLike) -> Path:

@@ -2,12 +2,11 @@
 
 Each ``*_worker`` runs in every process started by detectron2's ``launch`` and receives the
 config already composed and resolved by the parent (a plain dict), so all ranks agree on it.
-Only rank 0 writes files.
+Only rank 0 writes files, each atomically, and ``job_done.json`` last (see :mod:`graphkd.rundir`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -24,7 +23,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from detectors.build import build_detector, count_parameters, load_checkpoint
 from detectors.config import get_detector_cfg
-from detectors.evaluation import to_jsonable
 from graph import GraphBuilder
 
 from . import engine
@@ -37,6 +35,15 @@ from .package import (
     STUDENT_CONFIG,
     write_model_card,
     write_student_package,
+)
+from .rundir import (
+    METRICS,
+    clear_done,
+    mark_done,
+    read_metrics,
+    read_train_log,
+    write_json,
+    write_text,
 )
 
 __all__ = [
@@ -51,8 +58,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("graphkd")
-
-METRICS = "metrics.json"
 
 
 @dataclass
@@ -201,6 +206,8 @@ def log_to(run_dir: str) -> None:
 def _setup(cfg_dict: dict) -> tuple[DictConfig, DataSplits]:
     cfg = to_config(cfg_dict)
     os.makedirs(cfg.run_dir, exist_ok=True)
+    if comm.is_main_process():  # not finished until this job says so again
+        clear_done(cfg.run_dir)
     log_to(cfg.run_dir)
     data = prepare_data(cfg.dataset)
     return cfg, data
@@ -233,9 +240,9 @@ def teacher_worker(cfg_dict: dict) -> JobResult:
         metrics.update(
             params=count_parameters(model), train_seconds=train_s, role="teacher", run_dir=out
         )
-        _write_json(os.path.join(out, METRICS), metrics)
-        with open(os.path.join(out, "config.yaml"), "w") as f:
-            f.write(d2.dump())
+        write_text(os.path.join(out, "config.yaml"), d2.dump())
+        write_json(os.path.join(out, METRICS), metrics)
+        mark_done(out, role="teacher")  # last: the run is complete
     comm.synchronize()
     return JobResult(out, metrics)
 
@@ -270,9 +277,10 @@ def distill_worker(cfg_dict: dict) -> JobResult:
             run_dir=out,
         )
         save_student(student, s_cfg, data, out)
-        _write_json(os.path.join(out, METRICS), metrics)
-        OmegaConf.save(cfg, os.path.join(out, "config_resolved.yaml"), resolve=True)
+        write_text(os.path.join(out, "config_resolved.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
+        write_json(os.path.join(out, METRICS), metrics)
         write_model_card(out)
+        mark_done(out, role="student")  # last: the run is complete
         logger.info(
             "AP %.2f (AP50 %.2f) -> %s", metrics.get("AP", 0.0), metrics.get("AP50", 0.0), out
         )
@@ -300,23 +308,10 @@ def save_student(student: torch.nn.Module, s_cfg: CfgNode, data: DataSplits, out
 
 
 def _seconds_per_iter(out: str) -> float | None:
-    path = os.path.join(out, engine.TRAIN_LOG)
-    if not os.path.isfile(path):
+    if not os.path.isfile(os.path.join(out, engine.TRAIN_LOG)):
         return None
-    times = []
-    with open(path) as f:
-        for line in f:
-            rec = json.loads(line)
-            if "time" in rec:
-                times.append(rec["time"])
+    times = [rec["time"] for rec in read_train_log(out) if "time" in rec]
     return sum(times) / len(times) if times else None
-
-
-def _write_json(path: str, obj) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(to_jsonable(obj), f, indent=2, sort_keys=True)  # NaN -> null: strict JSON
-    os.replace(tmp, path)
 
 
 def launch_job(worker, cfg: DictConfig, run_dir: str):
@@ -353,5 +348,4 @@ def launch_job(worker, cfg: DictConfig, run_dir: str):
         args=(cfg_dict,),
     )
     # Workers' return values are not passed back by launch: read what rank 0 wrote.
-    with open(os.path.join(cfg.run_dir, METRICS)) as f:
-        return JobResult(cfg.run_dir, json.load(f))
+    return JobResult(cfg.run_dir, read_metrics(cfg.run_dir))

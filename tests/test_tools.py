@@ -12,21 +12,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import MetadataCatalog
 from PIL import Image
 
-pytest.importorskip("detectron2")
-
-from detectron2.checkpoint import DetectionCheckpointer  # noqa: E402
-from detectron2.data import MetadataCatalog  # noqa: E402
-
-from detectors.build import build_detector  # noqa: E402
-from detectors.config import get_detector_cfg  # noqa: E402
-from detectors.synthetic import CLASSES, generate_synthetic  # noqa: E402
-from graph import GraphBuilder  # noqa: E402
-from graphkd.artifacts import graph_options, load_model, resolve_model  # noqa: E402
-from graphkd.data import DataSplits  # noqa: E402
-from graphkd.run import save_student  # noqa: E402
-from graphkd.visualize import graph_for_page, page_input  # noqa: E402
+from detectors.build import build_detector
+from detectors.config import get_detector_cfg
+from detectors.synthetic import CLASSES, generate_synthetic
+from graph import GraphBuilder
+from graphkd.artifacts import graph_options, load_model, resolve_model
+from graphkd.data import DataSplits
+from graphkd.run import save_student
+from graphkd.visualize import graph_for_page, page_input
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))

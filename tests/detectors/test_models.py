@@ -6,18 +6,15 @@ import functools
 
 import pytest
 import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.utils.events import EventStorage
+from torchvision.models import mobilenet_v2
 
-pytest.importorskip("detectron2")
-
-from detectron2.checkpoint import DetectionCheckpointer  # noqa: E402
-from detectron2.utils.events import EventStorage  # noqa: E402
-from torchvision.models import mobilenet_v2  # noqa: E402
-
-from detectors.build import build_detector, count_parameters, freeze, load_checkpoint  # noqa: E402
-from detectors.config import BACKBONES, get_detector_cfg, load_detector_cfg  # noqa: E402
-from detectors.dummy import make_dummy_batch  # noqa: E402
-from detectors.pairs import PAIRS, get_pair  # noqa: E402
-from detectors.roi_features import extract_roi_features  # noqa: E402
+from detectors.build import build_detector, count_parameters, freeze, load_checkpoint
+from detectors.config import BACKBONES, get_detector_cfg, load_detector_cfg
+from detectors.dummy import make_dummy_batch
+from detectors.pairs import PAIRS, get_pair
+from detectors.roi_features import extract_roi_features
 
 K = 5
 # Small and fast: 256 px pages, few proposals and RoIs.

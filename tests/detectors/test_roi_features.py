@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from detectron2.utils.events import EventStorage
 
-pytest.importorskip("detectron2")
-
-from detectron2.utils.events import EventStorage  # noqa: E402
-
-from detectors.build import build_detector, freeze  # noqa: E402
-from detectors.config import get_detector_cfg  # noqa: E402
-from detectors.dummy import make_dummy_batch  # noqa: E402
-from detectors.roi_features import RoIFeatures, extract_roi_features  # noqa: E402
+from detectors.build import build_detector, freeze
+from detectors.config import get_detector_cfg
+from detectors.dummy import make_dummy_batch
+from detectors.roi_features import RoIFeatures, extract_roi_features
 
 K = 5
 ROIS = 24

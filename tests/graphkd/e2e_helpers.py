@@ -21,8 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Overrides shared by every end-to-end test (teacher and students alike).
 TINY = [
     "dataset=synthetic",
-    "pair=r50_r18",
-    "pair.teacher.backbone=R18",
+    "pair=r50_r18",  # an R50 teacher, bigger than its R18 student, as in the paper
     "dataset.num_train=8",
     "dataset.num_val=4",
     "dataset.page_size=128",

@@ -7,7 +7,8 @@ from omegaconf import OmegaConf
 
 from graphkd.data import prepare_data
 from graphkd.demo import _compose, _student, _teacher, config_diff
-from graphkd.run import detector_cfg, teacher_dir
+from graphkd.run import JobResult, detector_cfg, teacher_dir
+from graphkd.rundir import mark_done
 
 
 def test_config_diff_names_changed_keys_and_honours_ignore():
@@ -26,6 +27,7 @@ def test_student_run_with_other_settings_is_an_error_not_reused(tmp_path):
     old = _compose(overrides + ["kd=none", "trainer.seed=0", "trainer.min_size=128"])
     OmegaConf.save(old, run_dir / "config_resolved.yaml", resolve=True)
     (run_dir / "metrics.json").write_text('{"AP": 1.0}')
+    mark_done(run_dir)
     default = _compose(overrides + ["kd=none"]).trainer.min_size
     with pytest.raises(RuntimeError, match=rf"other settings \(trainer.min_size: 128 != {default}"):
         _student(overrides, "none", 0, str(run_dir))
@@ -33,6 +35,26 @@ def test_student_run_with_other_settings_is_an_error_not_reused(tmp_path):
     same = _compose(overrides + ["kd=none", "trainer.seed=0"])
     OmegaConf.save(same, run_dir / "config_resolved.yaml", resolve=True)
     assert _student(overrides, "none", 0, str(run_dir)) == {"AP": 1.0}
+
+
+def test_run_without_done_marker_is_resumed_not_reused(tmp_path, monkeypatch):
+    """metrics.json without job_done.json (killed before the job's last writes): run the job."""
+    import graphkd.demo as demo
+
+    overrides = [f"outputs={tmp_path}"]
+    run_dir = tmp_path / "runs" / "none" / "seed0"
+    run_dir.mkdir(parents=True)
+    OmegaConf.save(_compose(overrides + ["kd=none", "trainer.seed=0"]), run_dir / "config_resolved.yaml", resolve=True)  # fmt: skip
+    (run_dir / "metrics.json").write_text('{"AP": 1.0}')
+    launched = []
+
+    def fake_launch(worker, cfg, out):
+        launched.append((worker.__name__, out, cfg.trainer.resume))
+        return JobResult(out, {"AP": 2.0})
+
+    monkeypatch.setattr(demo, "launch_job", fake_launch)
+    assert _student(overrides, "none", 0, str(run_dir)) == {"AP": 2.0}
+    assert launched == [("distill_worker", str(run_dir), True)]
 
 
 def test_teacher_trained_with_other_settings_is_an_error_not_reused(tmp_path):

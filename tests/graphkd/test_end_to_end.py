@@ -28,9 +28,10 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from PIL import Image
 
+import graphkd.distiller as distiller_module
 import graphkd.engine as engine
 import graphkd.losses.kd_loss as kd_loss_module
-from detectors.build import build_detector
+from detectors.build import build_detector, count_parameters
 from detectors.config import load_detector_cfg
 from detectors.dummy import make_dummy_batch
 from graphkd.cli import CONFIG_DIR
@@ -60,6 +61,7 @@ RUN_FILES = (
     "config_resolved.yaml",
     "model_final.pth",
     "last_checkpoint",
+    "job_done.json",
 )
 # Distiller-only state that must never reach the student checkpoint.
 NOT_STUDENT = ("teacher", "adapter", "stats", "builder", "kd_loss")
@@ -91,6 +93,10 @@ def teacher(shared_root) -> Path:
     ckpt = Path(cfg.teacher_checkpoint)
     assert ckpt.is_file(), f"teacher training did not write {ckpt}"
     assert {"AP", "params"} <= set(result.metrics)
+    assert (ckpt.parent / "job_done.json").is_file()
+    # Distillation compresses: the teacher is the bigger model (R50 vs R18 in TINY).
+    student = build_detector(detector_cfg(cfg, "student", prepare_data(cfg.dataset)))
+    assert result.metrics["params"] > 1.5 * count_parameters(student)
     return ckpt
 
 
@@ -321,6 +327,26 @@ def test_nan_loss_names_term_and_iteration(student_overrides, tmp_path, monkeypa
         launch_job(distill_worker, cfg, str(tmp_path / "run"))
     msg = str(err.value)
     assert "loss_kd_edge" in msg and "iteration 1" in msg, msg
+
+
+def test_nan_features_name_the_iteration(student_overrides, tmp_path, monkeypatch):
+    real_extract = distiller_module.extract_roi_features
+
+    def nan_teacher_features_at_iteration_1(*args, **kwargs):
+        feats = real_extract(*args, **kwargs)
+        if get_event_storage().iter == 1:
+            feats.teacher_features[0] = feats.teacher_features[0] * float("nan")
+        return feats
+
+    monkeypatch.setattr(
+        distiller_module, "extract_roi_features", nan_teacher_features_at_iteration_1
+    )
+    cfg = compose_cfg(*student_overrides, "kd=graphkd", "trainer.max_iter=3")
+    with pytest.raises(ValueError) as err:
+        launch_job(distill_worker, cfg, str(tmp_path / "run"))
+    msg = str(err.value)
+    assert msg.startswith("iteration 1: ") and "non-finite" in msg, msg
+    assert not (tmp_path / "run" / "job_done.json").exists()
 
 
 # --- 4. and 6. through the scripts: 2 gloo processes, Hydra multirun -------------------------

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.data import Batch, Data
 
+from graph import GraphBuilder
 from graphkd.adapter import ChannelAdapter
 from graphkd.losses import (
     KDLoss,
@@ -547,11 +548,7 @@ def _builder_inputs(seed=0, n_img=2, n=12, c_t=8, c_s=4):
 
 
 @pytest.mark.parametrize("kd", ["graphkd", "dsig"])
-def test_with_graph_builder_if_available(kd):
-    try:
-        from graph import GraphBuilder
-    except ImportError as err:  # graph/ is written in parallel
-        pytest.skip(f"graph.GraphBuilder not importable yet ({err})")
+def test_with_graph_builder(kd):
     k, c_t, c_s = 5, 8, 4
     if kd == "graphkd":
         builder = GraphBuilder(

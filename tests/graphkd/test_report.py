@@ -9,12 +9,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch_geometric.data import Data
 
-pytest.importorskip("detectron2")
-
-from torch_geometric.data import Data  # noqa: E402
-
-from graphkd import report  # noqa: E402
+from graphkd import report
 
 TEACHER = {"AP": 60.0, "AP50": 80.0, "AP75": 66.0, "params": 41_300_000, "latency_s": 0.30,
            "per_class": {"text": 70.0, "title": 50.0}}  # fmt: skip
