@@ -98,12 +98,33 @@ def load_checkpoint(
     what = _describe(model, cfg)
     if state is not None:
         model_state = model.state_dict()
+        masks = _mask_head_keys(state, model_state)
+        if masks:
+            # A Mask R-CNN: its backbone, RPN and box head are a Faster R-CNN's. The checkpointer
+            # below then lists the mask-head keys as unused, and loads the rest.
+            logger.warning(
+                "%s is a Mask R-CNN checkpoint: its mask head (%d tensors, roi_heads.mask_head.*) "
+                "is ignored; the box detector is loaded.",
+                path,
+                len(masks),
+            )
+            state = {k: v for k, v in state.items() if k not in masks}
         _check_num_classes(path, state, model_state, what)
         if not allow_partial:
             _check_architecture(path, state, model_state, what, tolerance)
     else:
         logger.info("%s is a %s; using detectron2's name-matching heuristics.", path, fmt)
     return DetectionCheckpointer(model).load(path)
+
+
+_MASK_HEAD = "roi_heads.mask_head."
+
+
+def _mask_head_keys(state: Mapping, model_state: Mapping) -> set[str]:
+    """Mask-head keys of a Mask R-CNN checkpoint loaded into a model without a mask head."""
+    if any(k.startswith(_MASK_HEAD) for k in model_state):
+        return set()
+    return {k for k in state if k.startswith(_MASK_HEAD)}
 
 
 def _check_num_classes(path: str, state: Mapping, model_state: Mapping, what: str) -> None:

@@ -57,6 +57,12 @@ class ModelConfig:
     norm: str = "GN"
     # Local .pth/.pkl file with initial weights (never a URL). None = random init.
     weights: str | None = None
+    # This model's own FPN width and anchors, for a model trained elsewhere (e.g. a stock
+    # detectron2 / layoutparser Faster R-CNN R50-FPN teacher: 256 channels, anchors 32..512,
+    # ratios 0.5, 1, 2). None = the trainer's value, shared by teacher and student.
+    fpn_channels: int | None = None
+    anchor_sizes: list[int] | None = None
+    anchor_ratios: list[float] | None = None
 
 
 @dataclass

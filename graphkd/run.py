@@ -77,9 +77,10 @@ def detector_cfg(cfg: Config | DictConfig, role: str, data: DataSplits) -> CfgNo
         min_size=t.min_size,
         max_size=t.max_size,
         rois_per_image=t.rois_per_image,
-        fpn_channels=t.fpn_channels,
-        anchor_sizes=list(t.anchor_sizes),
-        aspect_ratios=list(t.anchor_ratios),
+        # a model's own settings (e.g. a teacher trained elsewhere), else the shared ones
+        fpn_channels=model.fpn_channels or t.fpn_channels,
+        anchor_sizes=list(model.anchor_sizes or t.anchor_sizes),
+        aspect_ratios=list(model.anchor_ratios or t.anchor_ratios),
         weights=model.weights,
         device=t.device,
         test=OmegaConf.to_container(t.test, resolve=True),

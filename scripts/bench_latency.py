@@ -21,7 +21,8 @@ onnxruntime). Reported: median and minimum over ``bench.reps`` timed runs after 
 model time only (no image decoding or resizing). Per pair: the speed-ups of the student over the
 teacher. Timings on a shared machine are noisy; compare numbers from one run.
 
-AP mode, ``bench.checkpoint=RUN_DIR [bench.topk=1000,300,100,50] [dataset overrides]``: COCO AP
+AP mode, ``bench.checkpoint=RUN_DIR [bench.topk=1000,300,100,50] [bench.max_pages=N]
+[dataset overrides]``: COCO AP
 (the project's evaluation) and model seconds per page of a trained model on its val split with
 each number of RPN proposals after NMS; the other test-time settings stay as saved.
 """
@@ -54,6 +55,7 @@ DEFAULTS = {
     # proposal counts after NMS (the dataset comes from the Hydra overrides, as in training).
     "checkpoint": "",
     "topk": "1000,300,100,50",
+    "max_pages": 0,  # AP mode: evaluate on the first N val pages only (0 = all)
 }
 
 
@@ -155,21 +157,42 @@ def _best(r: dict) -> tuple[str, float]:
     return name, variants[name]
 
 
-def ap_by_proposals(checkpoint: str, topks: list[int], overrides: list[str]) -> dict:
-    """AP, AP50 and seconds per page of ``checkpoint`` at each ``MODEL.RPN.POST_NMS_TOPK_TEST``."""
+def _first_pages(dataset: str, n: int) -> str:
+    """Register the first ``n`` images of a registered dataset as its own dataset (the
+    evaluator then builds the ground truth from those images only)."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    name = f"{dataset}_first{n}"
+    if name not in DatasetCatalog.list():
+        DatasetCatalog.register(name, lambda: DatasetCatalog.get(dataset)[:n])
+        meta = MetadataCatalog.get(dataset)
+        MetadataCatalog.get(name).set(
+            thing_classes=list(meta.thing_classes),
+            thing_dataset_id_to_contiguous_id=dict(meta.thing_dataset_id_to_contiguous_id),
+        )
+    return name
+
+
+def ap_by_proposals(
+    checkpoint: str, topks: list[int], overrides: list[str], max_pages: int = 0
+) -> dict:
+    """AP, AP50 and seconds per page of ``checkpoint`` at each ``MODEL.RPN.POST_NMS_TOPK_TEST``
+    on its dataset's val split (the first ``max_pages`` pages when > 0)."""
     from detectors.config import apply_inference_settings, inference_settings
     from graphkd.artifacts import load_model, resolve_model
     from graphkd.data import prepare_data
     from graphkd.engine import evaluate
 
-    data = prepare_data(_compose(overrides).dataset)
+    val = prepare_data(_compose(overrides).dataset).val
+    if max_pages > 0:
+        val = _first_pages(val, max_pages)
     files = resolve_model(checkpoint)
-    out = {"checkpoint": str(files.weights), "val": data.val, "saved": None, "by_topk": {}}
+    out = {"checkpoint": str(files.weights), "val": val, "saved": None, "by_topk": {}}
     out["saved"] = dict(inference_settings(files.cfg).__dict__)
     for k in topks:
         cfg = apply_inference_settings(files.cfg.clone(), {"post_nms_topk": k})
         model = load_model(type(files)(**{**files.__dict__, "cfg": cfg})).cpu()
-        metrics = evaluate(model, cfg, data.val, None)
+        metrics = evaluate(model, cfg, val, None)
         out["by_topk"][str(k)] = {key: metrics.get(key) for key in ("AP", "AP50", "latency_s")}
         print(f"post_nms_topk={k}: {out['by_topk'][str(k)]}", file=sys.stderr, flush=True)
     return out
@@ -195,7 +218,8 @@ def main(argv: list[str]) -> dict:
     torch.set_num_threads(threads)
     if bench["checkpoint"]:
         topks = [int(k) for k in str(bench["topk"]).split(",") if k]
-        report = {"threads": threads, **ap_by_proposals(bench["checkpoint"], topks, overrides)}
+        ap = ap_by_proposals(bench["checkpoint"], topks, overrides, int(bench["max_pages"]))
+        report = {"threads": threads, **ap}
         print(json.dumps(report, indent=2))
         return report
     models: dict[str, dict] = {}
