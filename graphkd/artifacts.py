@@ -178,6 +178,7 @@ def graph_options(kd: str | None = None, run_dir: str | os.PathLike | None = Non
 
     from omegaconf import OmegaConf
 
+    from .cli import CONFIG_DIR  # the checkout's configs/ or the installed package's copy
     from .config import GraphConfig
 
     opts = asdict(GraphConfig())
@@ -187,7 +188,7 @@ def graph_options(kd: str | None = None, run_dir: str | os.PathLike | None = Non
     if run_cfg is not None:
         run_kd = str(OmegaConf.select(run_cfg, "kd.name", default=""))
     kd = kd or (run_kd if run_kd and run_kd != "none" else "graphkd")
-    preset = Path(__file__).resolve().parents[1] / "configs" / "kd" / f"{kd}.yaml"
+    preset = Path(CONFIG_DIR) / "kd" / f"{kd}.yaml"
     if preset.is_file():
         opts.update(OmegaConf.to_container(OmegaConf.load(preset)).get("graph") or {})
     elif kd not in ("graphkd", "dsig"):

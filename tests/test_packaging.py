@@ -92,7 +92,7 @@ def test_console_scripts(installed, tmp_path):
     pred = [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 50, 50], "score": 0.9}]
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     (tmp_path / "pred.json").write_text(json.dumps(pred))
-    distill, student, teacher, predict, export, evaluate, missing = _run(
+    distill, student, teacher, predict, export, evaluate, missing, preset = _run(
         installed,
         [str(bin_dir / "graphkd-distill"), "--cfg", "all", "pair=r101_r50", "trainer=gpu"],
         [str(bin_dir / "graphkd-train-student"), "--cfg", "job"],
@@ -103,6 +103,8 @@ def test_console_scripts(installed, tmp_path):
          f"predictions={tmp_path / 'pred.json'}", f"out={tmp_path / 'm.json'}"],
         [str(bin_dir / "graphkd-evaluate"), f"gt={tmp_path / 'nope.json'}",
          f"predictions={tmp_path / 'pred.json'}"],
+        [sys.executable, "-c", "from graphkd.artifacts import graph_options as g; "
+                               "print(g('dsig')['edge_metric'])"],  # read from configs/kd/
     )  # fmt: skip
     assert distill.returncode == 0, distill.stderr
     assert "name: r101_r50" in distill.stdout and "eval_period: 10000" in distill.stdout
@@ -117,4 +119,5 @@ def test_console_scripts(installed, tmp_path):
     assert json.loads((tmp_path / "m.json").read_text())["AP"] == pytest.approx(100.0)
     assert missing.returncode == 1
     assert missing.stderr.startswith("error: Ground-truth json not found"), missing.stderr
+    assert preset.returncode == 0 and preset.stdout.split() == ["cosine"], preset.stderr
     assert not any(installed["cwd"].iterdir()), "nothing written to the working directory"
