@@ -1,16 +1,18 @@
 """graph: structured instance graphs from RoI features (pure torch + torch_geometric).
 
-Builds GraphKD's teacher / student instance graphs: nodes from pooled RoI features (fg + mined
+Builds instance graphs of one model (``GraphBuilder.build``) or GraphKD's teacher / student pair
+(``GraphBuilder.build_pair``, one node plan for both): nodes from pooled RoI features (fg + mined
 hard bg), a text / non-text split by running class-conditional Gaussian statistics, text-node
-merging, and complete directed edges weighted by Mahalanobis distance under a running, shrunk
-covariance. Never imports detectron2.
+merging, and complete directed edges with Mahalanobis distances under a running, shrunk
+covariance (``edge_dist``, ``edge_sim``, ``edge_type``). Never imports detectron2.
 """
 
 from .builder import (
     EDGE_METRICS,
     SPLIT_MODES,
     GraphBuilder,
-    build_instance_graph,
+    GraphDiagnostics,
+    GraphPlan,
     complete_edge_index,
     similarity_from_distance,
 )
@@ -32,12 +34,13 @@ __all__ = [
     "EdgeType",
     "GaussianStats",
     "GraphBuilder",
+    "GraphDiagnostics",
+    "GraphPlan",
     "MergeResult",
     "NodeType",
     "agglomerate",
     "background_ce",
     "batched_pairwise_mahalanobis",
-    "build_instance_graph",
     "check_finite",
     "cholesky_with_jitter",
     "complete_edge_index",

@@ -1,185 +1,211 @@
-"""Instance graphs: nodes, complete directed edges with [distance, similarity, type] attributes.
+"""Instance graphs of RoI / region features: plan the nodes once, pool any number of models.
 
-:func:`build_instance_graph` builds one image's graph; :class:`GraphBuilder` builds the teacher
-and the student graph of a batch of images with identical node sets (clusters come from the
-teacher and are applied to both), keeps their running :class:`GaussianStats`, and records
-per-batch diagnostics in ``last_stats``.
+:class:`GraphBuilder` turns one batch of images into graphs in three stages:
+
+1. **plan** (:meth:`GraphBuilder.plan`, once per batch, from the *planning* model = the teacher):
+   roles (fg / bg, text / non-text by GT or by the covariance rule), hard-background mining,
+   text-node merging (clusters), and the edges (complete directed graph per image, optional self
+   loops on merged text nodes, edge types) -> a :class:`GraphPlan`;
+2. **pool** (:meth:`GraphBuilder.pool`, once per model): one batched scatter of every model's
+   RoI features, descriptors and boxes onto the planned nodes, then the edge distances and
+   similarities of all images in one batched computation -> a ``torch_geometric`` ``Batch``;
+3. **diagnostics**: a :class:`GraphDiagnostics` in ``builder.last_stats``.
+
+:meth:`GraphBuilder.build` is the single-model entry point (plan + pool one model);
+:meth:`GraphBuilder.build_pair` plans from the teacher and pools teacher and student with the same
+plan, so node i of both graphs pools the same RoIs.
+
+Graph attributes (per image ``Data``; ``Batch.from_data_list`` of the images), n nodes, N RoIs,
+E edges: ``x`` (n, C*H*W) mean of the member RoIs' features, ``z`` (n, D) mean descriptor,
+``box`` (n, 4) union box, ``node_type`` (n,) long :class:`NodeType`, ``cluster_size`` (n,) long,
+``cluster`` (N,) long RoI -> node of its image (-1 = not a node; not offset in a Batch),
+``num_rois`` N, ``edge_index`` (2, E), ``edge_dist`` (E,) distance, ``edge_sim`` (E,) similarity in
+(0, 1], ``edge_type`` (E,) long :class:`EdgeType`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
+from torch_geometric.utils import to_dense_batch
 
 from .descriptors import descriptor_dim, node_descriptors
 from .gaussian_stats import GaussianStats
-from .mahalanobis import batched_pairwise_mahalanobis, pairwise_mahalanobis
-from .merging import MergeResult, merge_text_nodes, pool_by_cluster, union_boxes
+from .mahalanobis import batched_pairwise_mahalanobis
+from .merging import merge_text_nodes, pool_by_cluster, union_boxes
 from .mining import mine_hard_background
 from .types import NodeType, check_finite, edge_types
 
 __all__ = [
     "EDGE_METRICS",
     "SPLIT_MODES",
+    "GraphBuilder",
+    "GraphDiagnostics",
+    "GraphPlan",
     "complete_edge_index",
     "similarity_from_distance",
-    "build_instance_graph",
-    "GraphBuilder",
 ]
 
 EDGE_METRICS = ("mahalanobis", "cosine")
 SPLIT_MODES = ("gt", "covariance", "none")
 
 
-def complete_edge_index(num_nodes: int, device: torch.device | str | None = None) -> Tensor:
-    """(2, n(n-1)) long edge_index of the complete directed graph, row-major (i, j), i != j."""
-    off_diag = ~torch.eye(num_nodes, dtype=torch.bool, device=device)
-    return off_diag.nonzero().t().contiguous()
-
-
-def similarity_from_distance(dist: Tensor, self_loop: Tensor | None = None) -> Tensor:
-    """Bounded similarity s = exp(-d^2 / (2 median(d^2))) of one graph's edge distances.
-
-    The bandwidth median(d^2) is taken over non-self-loop edges and detached (it is a scale, not
-    a signal); when it is 0 (all descriptors identical) every similarity is 1.
+# ----------------------------------------------------------------------------- edge functions
+def _complete_edges(counts: Tensor) -> tuple[Tensor, Tensor]:
+    """Complete directed graphs without self loops of a batch, without a dense (n, n) mask.
 
     Args:
-        dist: (E,) edge distances of one graph.
+        counts: (B,) long number of nodes of each graph.
+
+    Returns:
+        edge_index: (2, E) long node indices *within* each graph, graph by graph, row-major
+            (i, j), i != j (the order of ``(~eye(n)).nonzero()``), E = sum n_b (n_b - 1).
+        edge_batch: (E,) long graph of each edge.
+    """
+    device = counts.device
+    counts = counts.long()
+    n = int(counts.sum())
+    node_batch = torch.repeat_interleave(torch.arange(counts.numel(), device=device), counts)
+    local = torch.arange(n, device=device) - (torch.cumsum(counts, 0) - counts)[node_batch]
+    out_deg = (counts - 1).clamp_min(0)[node_batch]
+    src = torch.repeat_interleave(torch.arange(n, device=device), out_deg)
+    first = torch.cumsum(out_deg, 0) - out_deg
+    pos = torch.arange(src.numel(), device=device) - first[src]  # j-th neighbour of src
+    src_local = local[src]
+    dst_local = pos + (pos >= src_local).long()  # skip the diagonal
+    return torch.stack([src_local, dst_local]), node_batch[src]
+
+
+def complete_edge_index(num_nodes: int, device: torch.device | str | None = None) -> Tensor:
+    """(2, n(n-1)) long edge_index of the complete directed graph, row-major (i, j), i != j."""
+    return _complete_edges(torch.tensor([num_nodes], device=device))[0]
+
+
+def similarity_from_distance(
+    dist: Tensor,
+    self_loop: Tensor | None = None,
+    batch: Tensor | None = None,
+    num_graphs: int | None = None,
+) -> Tensor:
+    """Bounded similarity s = exp(-d^2 / (2 median(d^2))) per graph, from edge distances.
+
+    The bandwidth median(d^2) (lower median, as ``torch.median``) is taken per graph over its
+    non-self-loop edges and detached (it is a scale, not a signal); where it is 0 (all
+    descriptors identical) or a graph has no such edge, every similarity is 1.
+
+    Args:
+        dist: (E,) edge distances.
         self_loop: optional (E,) bool, self-loop edges excluded from the median.
+        batch: optional (E,) long graph of each edge (default: one graph).
+        num_graphs: number of graphs B (default: ``batch.max() + 1``).
 
     Returns:
         (E,) in (0, 1].
     """
     sq = dist * dist
-    ref = sq if self_loop is None else sq[~self_loop]
-    if ref.numel() == 0:
-        return torch.ones_like(dist)
-    bw = 2 * ref.detach().median()
+    if batch is None:
+        batch = torch.zeros_like(dist, dtype=torch.long)
+    B = (
+        int(num_graphs)
+        if num_graphs is not None
+        else (int(batch.max()) + 1 if batch.numel() else 0)
+    )
+    valid = torch.ones_like(batch, dtype=torch.bool) if self_loop is None else ~self_loop
+    ref, g = sq.detach()[valid], batch[valid]
+    if g.numel() > 1 and not bool((g[1:] >= g[:-1]).all()):
+        g, order = torch.sort(g, stable=True)
+        ref = ref[order]
+    # One row per graph, NaN-padded: nanmedian is torch.median (lower median) of each graph.
+    rows, _ = to_dense_batch(ref, g, fill_value=math.nan, batch_size=B)
+    med = rows.nanmedian(dim=1).values if rows.shape[1] else rows.new_full((B,), math.nan)
+    bw = torch.where(torch.isnan(med), 0.0, 2 * med)[batch]  # no NaN, even in unused branches
     tiny = torch.finfo(dist.dtype).tiny
     return torch.where(bw > tiny, torch.exp(-sq / bw.clamp_min(tiny)), torch.ones_like(sq))
 
 
-def _edges(
-    num_nodes: int, node_type: Tensor, loops_on: Tensor | None
-) -> tuple[Tensor, Tensor, Tensor]:
-    """edge_index (2, E), edge type (E,), self-loop mask (E,) for one graph."""
-    device = node_type.device
-    ei = complete_edge_index(num_nodes, device)
-    if loops_on is not None and bool(loops_on.any()):
-        loop = loops_on.nonzero().flatten()
-        ei = torch.cat([ei, torch.stack([loop, loop])], dim=1)
-    etype = edge_types(node_type, ei)
-    return ei, etype, ei[0] == ei[1]
+# ----------------------------------------------------------------------------- plan, diagnostics
+@dataclass
+class GraphDiagnostics(Mapping):
+    """Per-batch diagnostics of a build (``builder.last_stats``), readable as a mapping.
 
-
-def _edge_attr(
-    pair: Tensor, edge_index: Tensor, etype: Tensor, self_loop: Tensor, metric: str
-) -> Tensor:
-    """(E, 3) [distance, similarity, edge type] from a dense (n, n) distance or cosine matrix."""
-    vals = pair[edge_index[0], edge_index[1]]
-    if metric == "cosine":
-        sim, dist = vals, (1 - vals).clamp_min(0)
-    else:
-        dist = vals
-        sim = similarity_from_distance(dist, self_loop)
-    dist = torch.where(self_loop, torch.zeros_like(dist), dist)
-    sim = torch.where(self_loop, torch.ones_like(sim), sim)
-    return torch.stack([dist, sim, etype.to(dist.dtype)], dim=1)
-
-
-def _cosine_matrix(x: Tensor) -> Tensor:
-    """(n, n) cosine similarity of flattened node features (DSIG's edges)."""
-    xn = F.normalize(x, dim=1, eps=1e-12)
-    return xn @ xn.T
-
-
-def _make_data(
-    x: Tensor,
-    z: Tensor,
-    box: Tensor,
-    node_type: Tensor,
-    cluster: Tensor,
-    cluster_size: Tensor,
-    pair: Tensor,
-    metric: str,
-    self_loops_on_merged: bool,
-) -> Data:
-    n = x.shape[0]
-    loops_on = (cluster_size > 1) & (node_type == NodeType.TEXT) if self_loops_on_merged else None
-    ei, etype, self_loop = _edges(n, node_type, loops_on)
-    return Data(
-        x=x,
-        z=z,
-        box=box,
-        node_type=node_type,
-        cluster=cluster,
-        cluster_size=cluster_size,
-        edge_index=ei,
-        edge_attr=_edge_attr(pair, ei, etype, self_loop, metric),
-        num_nodes=n,
-        num_rois=cluster.shape[0],
-    )
-
-
-def build_instance_graph(
-    features: Tensor,
-    boxes: Tensor,
-    node_type: Tensor,
-    stats: GaussianStats | Tensor | None = None,
-    cluster: Tensor | None = None,
-    edge_metric: str = "mahalanobis",
-    descriptor: str = "mean",
-    self_loops_on_merged: bool = False,
-) -> Data:
-    """Instance graph of one image.
-
-    Args:
-        features: (N, C, H, W) pooled RoI features (gradients are kept).
-        boxes: (N, 4) x1, y1, x2, y2.
-        node_type: (N,) long NodeType per RoI (all RoIs of one cluster must share it).
-        stats: covariance for the Mahalanobis edges (:class:`GaussianStats`, (D, D) tensor, or
-            None = Euclidean). Unused for edge_metric="cosine".
-        cluster: (N,) long RoI -> node or -1 (dropped), e.g. ``merge_text_nodes(...).cluster``;
-            default: every RoI is its own node.
-        edge_metric: "mahalanobis" (on descriptors) or "cosine" (on flattened features, DSIG).
-        descriptor: node descriptor kind, see :func:`node_descriptors`.
-        self_loops_on_merged: add a self loop (distance 0, similarity 1) on merged text nodes.
-
-    Returns:
-        Data with x (n, C*H*W) (scatter mean over each cluster), z (n, D), box (n, 4) (union),
-        node_type (n,), cluster (N,), cluster_size (n,), edge_index (2, E), edge_attr (E, 3) =
-        [distance, similarity, edge type], num_nodes = n, num_rois = N.
+    ``dict(diag)``, ``diag["num_nodes"]`` and ``diag.num_nodes`` all work; every value is a
+    Python number except ``split_source`` (a str); ``student_*`` are None after :meth:`build`.
     """
-    if edge_metric not in EDGE_METRICS:
-        raise ValueError(f"edge_metric={edge_metric!r} is not supported; use one of {EDGE_METRICS}")
-    if features.dim() != 4:
-        raise ValueError(f"features must be (N, C, H, W), got {tuple(features.shape)}")
-    N = features.shape[0]
-    if boxes.shape != (N, 4) or node_type.shape != (N,):
-        raise ValueError(
-            f"boxes must be ({N}, 4) and node_type ({N},), got {tuple(boxes.shape)}, "
-            f"{tuple(node_type.shape)}"
+
+    num_images: int = 0
+    num_rois: int = 0
+    num_fg: int = 0  #: RoIs matched to a GT instance
+    num_bg_rois: int = 0
+    num_bg_kept: int = 0  #: mined background RoIs that became nodes
+    num_nodes: int = 0
+    num_text_nodes: int = 0
+    num_nontext_nodes: int = 0
+    num_bg_nodes: int = 0
+    num_edges: int = 0
+    merges_step_a: int = 0  #: RoIs absorbed by same-instance pooling
+    merges_step_b: int = 0  #: adaptive (agglomerative) text merges
+    split_source: str = "gt"  #: "gt", "covariance", "gt_fallback" or "none"
+    #: fraction of fg RoIs where the covariance rule agrees with GT (NaN: statistics not ready)
+    split_agreement: float = math.nan
+    teacher_stats_samples: float = 0.0
+    teacher_stats_ready: bool = False
+    student_stats_samples: float | None = None
+    student_stats_ready: bool | None = None
+
+    def __getitem__(self, key: str):
+        if key not in self._keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    @classmethod
+    def _keys(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+
+@dataclass
+class GraphPlan:
+    """The nodes and edges of a batch, computed once and shared by every model pooled with it.
+
+    B images, N = sum N_i RoIs, n = sum n_i nodes, E edges. Edge indices are *within* each image
+    (as in each image's ``Data``); ``edge_batch`` says which image.
+    """
+
+    num_rois: list[int]  #: N_i per image
+    num_nodes: list[int]  #: n_i per image
+    num_edges: list[int]  #: E_i per image
+    cluster: Tensor  #: (N,) long RoI -> node within its image, -1 = not a node
+    node_type: Tensor  #: (n,) long NodeType
+    cluster_size: Tensor  #: (n,) long RoIs pooled into each node
+    batch: Tensor  #: (n,) long image of each node
+    edge_index: Tensor  #: (2, E) long, node indices within each image
+    edge_batch: Tensor  #: (E,) long image of each edge
+    edge_type: Tensor  #: (E,) long EdgeType
+    self_loop: Tensor  #: (E,) bool
+    diagnostics: GraphDiagnostics
+
+    @property
+    def num_images(self) -> int:
+        return len(self.num_rois)
+
+    def batch_cluster(self) -> Tensor:
+        """(N,) long RoI -> node index in the whole batch (images' nodes offset), -1 kept."""
+        counts = torch.tensor(self.num_nodes, device=self.cluster.device)
+        offset = torch.repeat_interleave(
+            torch.cumsum(counts, 0) - counts, torch.tensor(self.num_rois, device=counts.device)
         )
-    check_finite(features, "features")
-    check_finite(boxes, "boxes")
-    if cluster is None:
-        cluster = torch.arange(N, device=features.device)
-    n = int(cluster.max()) + 1 if N and bool((cluster >= 0).any()) else 0
-    x = pool_by_cluster(features.flatten(1), cluster, n)
-    z = pool_by_cluster(node_descriptors(features, descriptor), cluster, n)
-    size = pool_by_cluster(torch.ones_like(cluster), cluster, n, reduce="sum")
-    ntype = pool_by_cluster(node_type.long(), cluster, n, reduce="min")
-    if edge_metric == "cosine":
-        pair = _cosine_matrix(x)
-    else:
-        pair = pairwise_mahalanobis(z, stats)
-    box = union_boxes(boxes.to(features.dtype), cluster, n)
-    return _make_data(x, z, box, ntype, cluster, size, pair, edge_metric, self_loops_on_merged)
+        return torch.where(self.cluster >= 0, self.cluster + offset, -1)
 
 
 def _text_lookup(text_classes: Sequence[int] | Tensor, num_classes: int | None) -> Tensor:
@@ -198,32 +224,32 @@ def _text_lookup(text_classes: Sequence[int] | Tensor, num_classes: int | None) 
     return lut
 
 
+# ----------------------------------------------------------------------------- the builder
 class GraphBuilder(nn.Module):
-    """Builds teacher and student instance graphs of a batch with identical node sets.
+    """Instance graphs of one model (:meth:`build`) or of a teacher/student pair (:meth:`build_pair`).
 
     Per image: nodes = all fg RoIs + hard bg RoIs (:func:`mine_hard_background` on the teacher's
     background probability; without it bg RoIs are dropped); text / non-text split by GT
-    (``split_mode="gt"``), by the teacher covariance LDA rule (``"covariance"``; GT split while the
-    teacher statistics are not ready), or no split (``"none"``: all fg nodes non-text, as DSIG);
-    text clusters from the teacher (:func:`merge_text_nodes`); complete directed edges with
-    [distance, similarity, type].
+    (``split_mode="gt"``), by the planning model's covariance LDA rule (``"covariance"``; GT
+    split while its statistics are not ready), or no split (``"none"``: all fg nodes non-text, as
+    DSIG); text clusters (:func:`merge_text_nodes`); complete directed edges with a distance, a
+    similarity and a type (see the module docstring for the attributes).
 
-    Statistics: ``teacher_stats`` is updated with teacher descriptors of GT-labelled fg RoIs,
-    ``student_stats`` with detached student descriptors of the same RoIs (same labels). Until a
-    statistics module has ``min_samples`` samples its covariance is the identity, so early edges
-    are Euclidean (see :class:`GaussianStats`). Updates happen before the graphs are built.
+    The *planning* model decides roles, clusters and edges: the teacher in :meth:`build_pair`, the
+    one model in :meth:`build`. Its statistics are ``teacher_stats`` (alias :attr:`stats`);
+    ``student_stats`` belong to the second model of :meth:`build_pair`.
 
-    After each :meth:`build_pair`, ``last_stats`` holds Python numbers for logging: num_images,
-    num_rois, num_fg, num_bg_rois, num_bg_kept, num_nodes, num_text_nodes, num_nontext_nodes,
-    num_bg_nodes, num_edges, merges_step_a, merges_step_b, split_source ("gt", "covariance",
-    "gt_fallback", "none"), split_agreement (fraction of fg RoIs where the covariance rule agrees
-    with GT; NaN while the teacher statistics are not ready), teacher_stats_samples,
-    student_stats_samples, teacher_stats_ready, student_stats_ready.
+    Statistics: each model's :class:`GaussianStats` is updated with its (detached) descriptors of
+    the GT-labelled fg RoIs, labelled text / non-text by GT. Until a statistics module has
+    ``min_samples`` samples its covariance is the identity, so early edges are Euclidean. Updates
+    happen before the graphs are built. After each build, ``last_stats`` holds a
+    :class:`GraphDiagnostics`.
 
     Args:
         text_classes: class indices (or a bool mask over classes) that count as text.
         num_classes: K; gt_classes == K (or gt_instance == -1) marks background RoIs.
-        teacher_channels, student_channels: C of the pooled features (sets the statistics' D).
+        teacher_channels, student_channels: C of the pooled features (sets the statistics' D);
+            ``teacher_channels`` is the channel count of the model given to :meth:`build`.
         descriptor: "mean" or "meanmax" (:func:`node_descriptors`).
         split_mode: "gt", "covariance" or "none".
         merge: pool text RoIs of one GT instance (step A) and, if ``merge_ratio`` is not None,
@@ -284,63 +310,56 @@ class GraphBuilder(nn.Module):
         kw = dict(shrinkage=shrinkage, momentum=momentum, min_samples=min_samples)
         self.teacher_stats = GaussianStats(descriptor_dim(teacher_channels, descriptor), **kw)
         self.student_stats = GaussianStats(descriptor_dim(student_channels, descriptor), **kw)
-        self.last_stats: dict[str, float | int | str | bool] = {}
+        self.last_stats: GraphDiagnostics | None = None
+
+    @property
+    def stats(self) -> GaussianStats:
+        """The planning model's statistics (``teacher_stats``), the ones :meth:`build` uses."""
+        return self.teacher_stats
 
     @property
     def needs_stats(self) -> bool:
         """Whether the running statistics are used (Mahalanobis edges or covariance split)."""
         return self.edge_metric == "mahalanobis" or self.split_mode == "covariance"
 
-    # ------------------------------------------------------------------ helpers
-    def _validate(self, tf, sf, boxes, gt_classes, gt_instance, bg_prob) -> None:
-        B = len(tf)
-        for name, lst in (
-            ("student_features", sf),
-            ("boxes", boxes),
-            ("gt_classes", gt_classes),
-            ("gt_instance", gt_instance),
-        ) + ((("teacher_bg_prob", bg_prob),) if bg_prob is not None else ()):
-            if len(lst) != B:
-                raise ValueError(f"{name} has {len(lst)} images but teacher_features has {B}")
-        for i in range(B):
-            N = tf[i].shape[0]
-            for name, t, shape in (
-                ("teacher_features", tf[i], (N, self.teacher_channels, None, None)),
-                ("student_features", sf[i], (N, self.student_channels, None, None)),
-                ("boxes", boxes[i], (N, 4)),
-                ("gt_classes", gt_classes[i], (N,)),
-                ("gt_instance", gt_instance[i], (N,)),
-                ("teacher_bg_prob", None if bg_prob is None else bg_prob[i], (N,)),
-            ):
-                if t is None:
-                    continue
-                ok = t.dim() == len(shape) and all(
-                    s is None or s == d for s, d in zip(shape, t.shape)
-                )
-                if not ok:
-                    want = tuple("*" if s is None else s for s in shape)
-                    raise ValueError(
-                        f"{name}[{i}] has shape {tuple(t.shape)}, expected {want} (N = number of "
-                        "RoIs of the image from teacher_features; C from teacher/student_channels)"
-                    )
-                check_finite(t, f"{name}[{i}]")
-            if self.num_classes is not None and N and int(gt_classes[i].max()) > self.num_classes:
-                raise ValueError(
-                    f"gt_classes[{i}] has class {int(gt_classes[i].max())} > num_classes="
-                    f"{self.num_classes} (the background index)"
-                )
+    # ------------------------------------------------------------------ entry points
+    def build(
+        self,
+        features: list[Tensor],
+        boxes: list[Tensor],
+        gt_classes: list[Tensor],
+        gt_instance: list[Tensor] | None = None,
+        bg_prob: list[Tensor] | None = None,
+        update_stats: bool = True,
+    ) -> Batch:
+        """Instance graphs of one model's RoI / region features (the single-model entry point).
 
-    def _roles(self, gt_classes: Tensor, gt_instance: Tensor) -> tuple[Tensor, Tensor]:
-        """(is_bg, is_text_gt) per RoI."""
-        is_bg = gt_instance < 0
-        if self.num_classes is not None:
-            is_bg = is_bg | (gt_classes >= self.num_classes)
-        lut = self.text_lut.to(gt_classes.device)
-        cls = gt_classes.clamp(0, lut.numel() - 1)
-        is_text = ~is_bg & lut[cls] & (gt_classes < lut.numel())
-        return is_bg, is_text
+        Args:
+            features: per image (N_i, C, H, W) pooled features (or (N_i, C) vectors with
+                ``descriptor="mean"``), C = ``teacher_channels``. Gradients are kept.
+            boxes: per image (N_i, 4) x1, y1, x2, y2.
+            gt_classes: per image (N_i,) long class in [0, K], K = background.
+            gt_instance: per image (N_i,) long instance id (-1 = background); RoIs of one text
+                instance pool into one node when ``merge``. Default: every RoI its own instance
+                (GT regions), background where gt_classes == K.
+            bg_prob: per image (N_i,) probability of background for hard-background mining, or
+                None to drop background RoIs.
+            update_stats: update ``stats`` with this batch first (False at evaluation).
 
-    # -------------------------------------------------------------------- main
+        Returns:
+            Batch of per-image graphs (attributes in the module docstring).
+        """
+        if gt_instance is None:
+            gt_instance = [self._default_instances(c) for c in gt_classes]
+        return self._build(
+            [("features", features, self.teacher_channels, self.teacher_stats, False)],
+            boxes,
+            gt_classes,
+            gt_instance,
+            bg_prob,
+            update_stats,
+        )[0]
+
     def build_pair(
         self,
         teacher_features: list[Tensor],
@@ -351,7 +370,7 @@ class GraphBuilder(nn.Module):
         teacher_bg_prob: list[Tensor] | None = None,
         update_stats: bool = True,
     ) -> tuple[Batch, Batch]:
-        """Teacher and student graphs of a batch with identical node order and edges.
+        """Teacher and student graphs of a batch with identical nodes and edges (one plan).
 
         Args:
             teacher_features: per image (N_i, C_t, H, W) pooled teacher RoI features (detached).
@@ -365,66 +384,117 @@ class GraphBuilder(nn.Module):
 
         Returns:
             (teacher, student) Batches; same node_type, cluster, cluster_size, edge_index and
-            edge-type column; the teacher's tensors have no autograd history. ``cluster`` holds
-            per-image node indices (-1 = dropped RoI) and is not offset in the Batch.
+            edge_type; the teacher's tensors have no autograd history.
         """
-        if len(teacher_features) == 0:
-            raise ValueError("build_pair got no images (empty teacher_features list)")
+        teacher, student = self._build(
+            [
+                ("teacher_features", teacher_features, self.teacher_channels, self.teacher_stats, True),
+                ("student_features", student_features, self.student_channels, self.student_stats, False),
+            ],
+            boxes,
+            gt_classes,
+            gt_instance,
+            teacher_bg_prob,
+            update_stats,
+        )  # fmt: skip
+        return teacher, student
+
+    def forward(self, *args, **kwargs) -> tuple[Batch, Batch]:
+        """Alias of :meth:`build_pair`."""
+        return self.build_pair(*args, **kwargs)
+
+    # ------------------------------------------------------------------ stages
+    def _build(
+        self,
+        models: list[tuple[str, list[Tensor], int, GaussianStats, bool]],
+        boxes: list[Tensor],
+        gt_classes: list[Tensor],
+        gt_instance: list[Tensor],
+        bg_prob: list[Tensor] | None,
+        update_stats: bool,
+    ) -> list[Batch]:
+        """Statistics update, plan from models[0], pool every model. ``models`` holds
+        (argument name, per-image features, channels, statistics, detach) per model."""
+        name0, feats0 = models[0][:2]
+        if len(feats0) == 0:
+            raise ValueError(f"got no images (empty {name0} list)")
         if self.check_inputs:
-            self._validate(
-                teacher_features, student_features, boxes, gt_classes, gt_instance, teacher_bg_prob
-            )
-        B = len(teacher_features)
-        tf = [f.detach() for f in teacher_features]
-        counts = [int(f.shape[0]) for f in tf]
-        zt = torch.cat([node_descriptors(f, self.descriptor) for f in tf])
-        zs = torch.cat([node_descriptors(f, self.descriptor) for f in student_features])
-        roles = [self._roles(c, g) for c, g in zip(gt_classes, gt_instance)]
-
+            self._validate(models, boxes, gt_classes, gt_instance, bg_prob)
+        feats = [[f.detach() for f in fs] if detach else list(fs) for _, fs, _, _, detach in models]
+        zs = [torch.cat([node_descriptors(f, self.descriptor) for f in fs]) for fs in feats]
+        is_bg, is_text = self._roles(torch.cat(gt_classes), torch.cat(gt_instance))
         if update_stats and self.needs_stats:
-            fg = torch.cat([~r[0] for r in roles])
-            txt = torch.cat([r[1] for r in roles])[fg]
-            self.teacher_stats.update(zt[fg], txt)
-            self.student_stats.update(zs.detach()[fg], txt)
-
+            fg = ~is_bg
+            for (_, _, _, stats, _), z in zip(models, zs):
+                stats.update(z.detach()[fg], is_text[fg])
         # Whiten every RoI once per model (one triangular solve each): whitening is affine, so
         # pooled whitened RoIs are whitened node descriptors and all distances are Euclidean.
-        wt = self.teacher_stats.whiten(zt) if self.needs_stats else zt
-        ws = self.student_stats.whiten(zs) if self.edge_metric == "mahalanobis" else None
-        t_ready = self.teacher_stats.is_ready
+        w_plan = models[0][3].whiten(zs[0]) if self.needs_stats else zs[0]
+        if self.edge_metric == "mahalanobis":
+            ws = [w_plan] + [m[3].whiten(z) for m, z in zip(models[1:], zs[1:])]
+        else:
+            ws = [None] * len(models)  # cosine edges come from the pooled features
+        plan = self.plan(w_plan, is_bg, is_text, gt_instance, bg_prob)
+        graphs = [self.pool(plan, fs, z, w, boxes) for fs, z, w in zip(feats, zs, ws)]
+        diag = plan.diagnostics
+        diag.teacher_stats_samples = self.teacher_stats.num_samples
+        diag.teacher_stats_ready = self.teacher_stats.is_ready
+        if len(models) > 1:
+            diag.student_stats_samples = self.student_stats.num_samples
+            diag.student_stats_ready = self.student_stats.is_ready
+        self.last_stats = diag
+        return graphs
+
+    def plan(
+        self,
+        w: Tensor,
+        is_bg: Tensor,
+        is_text: Tensor,
+        gt_instance: list[Tensor],
+        bg_prob: list[Tensor] | None = None,
+    ) -> GraphPlan:
+        """Roles, mining, split, clusters and edges of a batch, from the planning model.
+
+        Args:
+            w: (N, D) the planning model's RoI descriptors, whitened by its statistics when they
+                are used (Euclidean distances in w are its Mahalanobis distances).
+            is_bg, is_text: (N,) bool roles by GT (:meth:`_roles`).
+            gt_instance: per image (N_i,) long GT instance (-1 background); sets N_i.
+            bg_prob: per image (N_i,) background probability for mining, or None.
+        """
+        counts = [int(g.shape[0]) for g in gt_instance]
+        stats = self.teacher_stats
+        t_ready = stats.is_ready
         split_source = self.split_mode
         if self.split_mode == "covariance" and not t_ready:
             split_source = "gt_fallback"
-        pred_all = self.teacher_stats.classify(wt, whitened=True) if t_ready else None
-        agree_n, agree_sum = 0, 0.0
+        fg = ~is_bg
+        agreement = math.nan
+        if t_ready and self.needs_stats:
+            pred = stats.classify(w, whitened=True)
+            if bool(fg.any()):
+                agreement = float((pred == is_text)[fg].sum()) / int(fg.sum())
+            if split_source == "covariance":
+                is_text = fg & pred
+        if split_source == "none":
+            is_text = torch.zeros_like(is_text)
+        node_type = torch.full_like(is_bg, int(NodeType.NONTEXT), dtype=torch.long)
+        node_type[is_text] = int(NodeType.TEXT)
+        node_type[is_bg] = int(NodeType.BG)
 
-        merges: list[MergeResult] = []
-        kept_bg = 0
-        for i, (wt_i, (is_bg, is_text)) in enumerate(zip(wt.split(counts), roles)):
-            # Per image: roles, mining, clustering (no Python loops over RoIs or pairs).
-            fg = ~is_bg
-            if pred_all is not None:
-                pred = pred_all[sum(counts[:i]) : sum(counts[: i + 1])]
-                agree_sum += float((pred == is_text)[fg].sum())
-                agree_n += int(fg.sum())
-                if split_source == "covariance":
-                    is_text = fg & pred
-            if split_source == "none":
-                is_text = torch.zeros_like(is_text)
-            node_type = torch.full_like(gt_classes[i], int(NodeType.NONTEXT))
-            node_type[is_text] = int(NodeType.TEXT)
-            node_type[is_bg] = int(NodeType.BG)
-            if teacher_bg_prob is None:
-                keep = fg
+        # Per image: mining (a per-image top-k) and clustering (agglomeration within a page).
+        merges, kept_bg = [], 0
+        for i, sl in enumerate(zip(w.split(counts), is_bg.split(counts), node_type.split(counts))):
+            w_i, bg_i, type_i = sl
+            if bg_prob is None:
+                keep = ~bg_i
             else:
-                keep = mine_hard_background(
-                    teacher_bg_prob[i], is_bg, self.bg_threshold, self.bg_topk
-                )
-            kept_bg += int((keep & is_bg).sum())
+                keep = mine_hard_background(bg_prob[i], bg_i, self.bg_threshold, self.bg_topk)
+            kept_bg += int((keep & bg_i).sum())
             merges.append(
                 merge_text_nodes(
-                    wt_i,  # already whitened: Euclidean here = teacher Mahalanobis
-                    node_type,
+                    w_i,  # already whitened: Euclidean here = the planner's Mahalanobis
+                    type_i,
                     gt_instance[i],
                     None,
                     keep=keep,
@@ -433,100 +503,185 @@ class GraphBuilder(nn.Module):
                     min_text_nodes=self.min_text_nodes,
                 )
             )
+        device = w.device
+        nodes = [m.num_nodes for m in merges]
+        ntype = torch.cat([m.node_type for m in merges])
+        size = torch.cat([m.cluster_size for m in merges])
+        n_per = torch.tensor(nodes, dtype=torch.long, device=device)
+        batch = torch.repeat_interleave(torch.arange(len(merges), device=device), n_per)
 
-        teacher = self._build_side(tf, zt, wt, boxes, merges)
-        student = self._build_side(student_features, zs, ws, boxes, merges)
+        # Edges of all images at once: complete graphs, then self loops on merged text nodes
+        # (after each image's other edges), types from the node types.
+        ei, eb = _complete_edges(n_per)
+        loop = torch.zeros(ei.shape[1], dtype=torch.bool, device=device)
+        if self.self_loops_on_merged:
+            on = ((size > 1) & (ntype == NodeType.TEXT)).nonzero().flatten()
+            local = on - (torch.cumsum(n_per, 0) - n_per)[batch[on]]
+            ei = torch.cat([ei, torch.stack([local, local])], dim=1)
+            eb = torch.cat([eb, batch[on]])
+            loop = torch.cat([loop, torch.ones_like(on, dtype=torch.bool)])
+            eb, order = torch.sort(eb, stable=True)
+            ei, loop = ei[:, order], loop[order]
+        node_ptr = torch.cumsum(n_per, 0) - n_per
+        etype = edge_types(ntype, ei + node_ptr[eb])
+        num_edges = torch.bincount(eb, minlength=len(merges)).tolist()
 
-        nt = torch.cat([m.node_type for m in merges]) if B else torch.zeros(0, dtype=torch.long)
-        self.last_stats = {
-            "num_images": B,
-            "num_rois": sum(int(c.shape[0]) for c in gt_classes),
-            "num_fg": sum(int((~r[0]).sum()) for r in roles),
-            "num_bg_rois": sum(int(r[0].sum()) for r in roles),
-            "num_bg_kept": kept_bg,
-            "num_nodes": int(nt.numel()),
-            "num_text_nodes": int((nt == NodeType.TEXT).sum()),
-            "num_nontext_nodes": int((nt == NodeType.NONTEXT).sum()),
-            "num_bg_nodes": int((nt == NodeType.BG).sum()),
-            "num_edges": int(teacher.edge_index.shape[1]),
-            "merges_step_a": sum(m.merges_step_a for m in merges),
-            "merges_step_b": sum(m.merges_step_b for m in merges),
-            "split_source": split_source,
-            "split_agreement": agree_sum / agree_n if agree_n else math.nan,
-            "teacher_stats_samples": self.teacher_stats.num_samples,
-            "student_stats_samples": self.student_stats.num_samples,
-            "teacher_stats_ready": t_ready,
-            "student_stats_ready": self.student_stats.is_ready,
-        }
-        return teacher, student
+        diag = GraphDiagnostics(
+            num_images=len(merges),
+            num_rois=sum(counts),
+            num_fg=int(fg.sum()),
+            num_bg_rois=int(is_bg.sum()),
+            num_bg_kept=kept_bg,
+            num_nodes=int(ntype.numel()),
+            num_text_nodes=int((ntype == NodeType.TEXT).sum()),
+            num_nontext_nodes=int((ntype == NodeType.NONTEXT).sum()),
+            num_bg_nodes=int((ntype == NodeType.BG).sum()),
+            num_edges=int(ei.shape[1]),
+            merges_step_a=sum(m.merges_step_a for m in merges),
+            merges_step_b=sum(m.merges_step_b for m in merges),
+            split_source=split_source,
+            split_agreement=agreement,
+        )
+        return GraphPlan(
+            num_rois=counts,
+            num_nodes=nodes,
+            num_edges=num_edges,
+            cluster=torch.cat([m.cluster for m in merges]),
+            node_type=ntype,
+            cluster_size=size,
+            batch=batch,
+            edge_index=ei,
+            edge_batch=eb,
+            edge_type=etype,
+            self_loop=loop,
+            diagnostics=diag,
+        )
 
-    def forward(self, *args, **kwargs) -> tuple[Batch, Batch]:
-        """Alias of :meth:`build_pair`."""
-        return self.build_pair(*args, **kwargs)
-
-    def _build_side(
+    def pool(
         self,
+        plan: GraphPlan,
         features: Sequence[Tensor],
         z: Tensor,
         w: Tensor | None,
         boxes: Sequence[Tensor],
-        merges: Sequence[MergeResult],
     ) -> Batch:
-        """One model's Batch from the shared clusters.
+        """One model's Batch on a plan: one batched scatter per attribute, batched distances.
 
         Args:
-            features: per image (N_i, C, H, W).
-            z: (sum N_i, D) RoI descriptors; w: their whitened version (None for cosine edges).
+            plan: from :meth:`plan` (possibly made from another model).
+            features: per image (N_i, C, H, W) or (N_i, C).
+            z: (N, D) RoI descriptors of this model; w: whitened (Mahalanobis edges) or None
+                (cosine edges on the pooled features).
             boxes: per image (N_i, 4).
-            merges: per image clustering (from the teacher).
         """
-        cluster = torch.cat(
-            [
-                m.cluster + torch.where(m.cluster >= 0, off, 0)
-                for m, off in zip(merges, _offsets(merges))
-            ]
-        )
-        n_total = sum(m.num_nodes for m in merges)
-        z_nodes = pool_by_cluster(z, cluster, n_total).split([m.num_nodes for m in merges])
-        xs = [
-            pool_by_cluster(f.flatten(1), m.cluster, m.num_nodes) for f, m in zip(features, merges)
-        ]
-        bxs = [
-            union_boxes(b.to(f.dtype), m.cluster, m.num_nodes)
-            for f, b, m in zip(features, boxes, merges)
-        ]
+        B = plan.num_images
+        cluster = plan.batch_cluster()
+        n = int(plan.node_type.numel())
+        dtype = features[0].dtype
+        x = pool_by_cluster(torch.cat([f.flatten(1) for f in features]), cluster, n)
+        zn = pool_by_cluster(z, cluster, n)
+        box = union_boxes(torch.cat(list(boxes)).to(dtype), cluster, n)
         if self.edge_metric == "mahalanobis":
-            # All images in one batched computation on the pooled whitened descriptors.
-            w_nodes = pool_by_cluster(w, cluster, n_total)
-            batch = torch.repeat_interleave(
-                torch.arange(len(merges), device=w.device),
-                torch.tensor([m.num_nodes for m in merges], device=w.device),
-            )
-            dense, _ = batched_pairwise_mahalanobis(w_nodes, batch, None, len(merges))
-            pairs = [dense[i, : m.num_nodes, : m.num_nodes] for i, m in enumerate(merges)]
+            wn = pool_by_cluster(w, cluster, n)
+            dense, _ = batched_pairwise_mahalanobis(wn, plan.batch, None, B)
+        else:  # cosine of the flattened node features (DSIG), one (n_i, n_i) product per image
+            nmax = max(plan.num_nodes)
+            dense = x.new_zeros(B, nmax, nmax)
+            for b, xn in enumerate(F.normalize(x, dim=1, eps=1e-12).split(plan.num_nodes)):
+                dense[b, : xn.shape[0], : xn.shape[0]] = xn @ xn.T
+        vals = dense[plan.edge_batch, plan.edge_index[0], plan.edge_index[1]]
+        if self.edge_metric == "cosine":
+            sim, dist = vals, (1 - vals).clamp_min(0)
         else:
-            pairs = [_cosine_matrix(x) for x in xs]
+            dist = vals
+            sim = similarity_from_distance(dist, plan.self_loop, plan.edge_batch, B)
+        dist = torch.where(plan.self_loop, torch.zeros_like(dist), dist)
+        sim = torch.where(plan.self_loop, torch.ones_like(sim), sim)
+
+        nodes, rois, edges = plan.num_nodes, plan.num_rois, plan.num_edges
+        per_node = [t.split(nodes) for t in (x, zn, box, plan.node_type, plan.cluster_size)]
+        per_edge = [t.split(edges, dim=-1) for t in (plan.edge_index, dist, sim, plan.edge_type)]
         data = [
-            _make_data(
-                x,
-                zn,
-                bx,
-                m.node_type,
-                m.cluster,
-                m.cluster_size,
-                p,
-                self.edge_metric,
-                self.self_loops_on_merged,
+            Data(
+                x=xi,
+                z=zi,
+                box=bi,
+                node_type=ti,
+                cluster=ci,
+                cluster_size=si,
+                edge_index=ei,
+                edge_dist=di,
+                edge_sim=mi,
+                edge_type=yi,
+                num_nodes=ni,
+                num_rois=ri,
             )
-            for x, zn, bx, m, p in zip(xs, z_nodes, bxs, merges, pairs)
+            for (xi, zi, bi, ti, si), ci, (ei, di, mi, yi), ni, ri in zip(
+                zip(*per_node), plan.cluster.split(rois), zip(*per_edge), nodes, rois
+            )
         ]
         return Batch.from_data_list(data)
 
+    # ------------------------------------------------------------------ helpers
+    def _default_instances(self, gt_classes: Tensor) -> Tensor:
+        """Every RoI its own instance; -1 where gt_classes is the background index K."""
+        inst = torch.arange(gt_classes.shape[0], device=gt_classes.device)
+        if self.num_classes is not None:
+            inst = torch.where(gt_classes >= self.num_classes, -1, inst)
+        return inst
 
-def _offsets(merges: Sequence[MergeResult]) -> list[int]:
-    """Node offset of each image in the batch."""
-    out, total = [], 0
-    for m in merges:
-        out.append(total)
-        total += m.num_nodes
-    return out
+    def _roles(self, gt_classes: Tensor, gt_instance: Tensor) -> tuple[Tensor, Tensor]:
+        """(is_bg, is_text_gt) per RoI."""
+        is_bg = gt_instance < 0
+        if self.num_classes is not None:
+            is_bg = is_bg | (gt_classes >= self.num_classes)
+        lut = self.text_lut.to(gt_classes.device)
+        cls = gt_classes.clamp(0, lut.numel() - 1)
+        is_text = ~is_bg & lut[cls] & (gt_classes < lut.numel())
+        return is_bg, is_text
+
+    def _validate(self, models, boxes, gt_classes, gt_instance, bg_prob) -> None:
+        name0, feats0 = models[0][:2]
+        B = len(feats0)
+        lists = [(name, fs) for name, fs, *_ in models[1:]] + [
+            ("boxes", boxes),
+            ("gt_classes", gt_classes),
+            ("gt_instance", gt_instance),
+        ]
+        bg_name = "teacher_bg_prob" if len(models) > 1 else "bg_prob"
+        if bg_prob is not None:
+            lists.append((bg_name, bg_prob))
+        for name, lst in lists:
+            if len(lst) != B:
+                raise ValueError(f"{name} has {len(lst)} images but {name0} has {B}")
+        for i in range(B):
+            N = feats0[i].shape[0]
+            checks = []
+            for name, fs, channels, _, _ in models:
+                f = fs[i]
+                vectors = f.dim() == 2 and self.descriptor == "mean"  # (N, C): own features
+                checks.append((name, f, (N, channels) if vectors else (N, channels, None, None)))
+            checks += [
+                ("boxes", boxes[i], (N, 4)),
+                ("gt_classes", gt_classes[i], (N,)),
+                ("gt_instance", gt_instance[i], (N,)),
+                (bg_name, None if bg_prob is None else bg_prob[i], (N,)),
+            ]
+            for name, t, shape in checks:
+                if t is None:
+                    continue
+                ok = t.dim() == len(shape) and all(
+                    s is None or s == d for s, d in zip(shape, t.shape)
+                )
+                if not ok:
+                    want = tuple("*" if s is None else s for s in shape)
+                    raise ValueError(
+                        f"{name}[{i}] has shape {tuple(t.shape)}, expected {want} (N = number of "
+                        f"RoIs of the image from {name0}; C from teacher/student_channels)"
+                    )
+                check_finite(t, f"{name}[{i}]")
+            if self.num_classes is not None and N and int(gt_classes[i].max()) > self.num_classes:
+                raise ValueError(
+                    f"gt_classes[{i}] has class {int(gt_classes[i].max())} > num_classes="
+                    f"{self.num_classes} (the background index)"
+                )

@@ -165,7 +165,7 @@ def _save(fig: plt.Figure, out_png: str | Path, dpi: int) -> Path:
 # ----------------------------------------------------------------------------- graphs
 def _undirected_edges(graph: Data) -> tuple[torch.Tensor, torch.Tensor]:
     """(E', 2) node pairs i < j and their similarity (mean of both directions), weakest first."""
-    ei, sim = graph.edge_index, graph.edge_attr[:, 1].detach().float()
+    ei, sim = graph.edge_index, graph.edge_sim.detach().float()
     n = int(graph.num_nodes)
     dense = torch.zeros(n, n)
     count = torch.zeros(n, n)
@@ -194,12 +194,12 @@ def draw_instance_graph(
 
     Node boxes are coloured by type (text blue, non-text orange, background grey); merged text
     nodes (``cluster_size > 1``) get a thicker dashed outline. Edges join box centres; colour and
-    opacity grow with the similarity ``edge_attr[:, 1]`` (both directions averaged). Only the
+    opacity grow with the similarity ``edge_sim`` (both directions averaged). Only the
     ``max_edges`` strongest undirected edges are drawn (None: all).
 
     Args:
         image_rgb: (H, W, 3) page in the coordinates of ``graph.box``.
-        graph: Data with box (n, 4) XYXY, node_type (n,), edge_index (2, E), edge_attr (E, >=2)
+        graph: Data with box (n, 4) XYXY, node_type (n,), edge_index (2, E), edge_sim (E,)
             and optionally cluster_size (n,).
         ax: axes to draw into (a new figure when None); out_png: save the figure there.
 

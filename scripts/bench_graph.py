@@ -153,7 +153,7 @@ def compare(naive, t, s, b: int) -> dict:
     ei = (t.edge_index[:, emask] - lo).t().tolist()
     err_d, err_s = 0.0, 0.0
     for g, ref in ((t, et), (s, es)):
-        attr = g.edge_attr[emask].double()
+        attr = torch.stack([g.edge_dist[emask], g.edge_sim[emask]], dim=1).double()
         want = torch.tensor([ref[tuple(e)] for e in ei], dtype=torch.float64).reshape(-1, 2)
         if len(ei):
             rel = (attr[:, 0] - want[:, 0]).abs() / want[:, 0].clamp_min(1.0)
@@ -217,7 +217,7 @@ def main() -> None:
         def train_step(inp=inp):
             sf = [f.detach().requires_grad_(True) for f in inp["student_features"]]
             _, st = gb.build_pair(**{**inp, "student_features": sf}, update_stats=True)
-            (st.edge_attr[:, :2].sum() + st.x.square().mean()).backward()
+            (st.edge_dist.sum() + st.edge_sim.sum() + st.x.square().mean()).backward()
 
         train_ms, _ = timed(train_step, max(3, args.repeats // 2))
         # Same statistics for both paths: rebuild the vectorised graphs now that they are fixed.

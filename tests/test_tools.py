@@ -129,7 +129,7 @@ def test_graph_for_page_boxes_in_original_pixels(tiny):
     scale = torch.tensor([124 / w, 160 / h, 124 / w, 160 / h])
     assert torch.allclose(tg.box, tg.box_input * scale)
     assert float(tg.box[:, 2].max()) <= 124 + 1e-3 and float(tg.box[:, 3].max()) <= 160 + 1e-3
-    assert int(tg.num_nodes) > 0 and tg.edge_attr.shape[1] == 3
+    assert int(tg.num_nodes) > 0 and tg.edge_sim.shape == tg.edge_type.shape == (tg.num_edges,)
     tg2, _ = graph_for_page(teacher, student, builder, page, seed=0)
     assert torch.equal(tg.box, tg2.box)  # deterministic for a seed
 

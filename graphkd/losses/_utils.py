@@ -88,13 +88,19 @@ def check_same_graphs(teacher: GraphLike, student: GraphLike, need_edges: bool) 
     if not need_edges:
         return
     for name, g in (("teacher", teacher), ("student", student)):
-        if g.edge_index is None or g.edge_attr is None:
-            raise ValueError(f"{name} graph has no edge_index / edge_attr")
-        if g.edge_attr.dim() != 2 or g.edge_attr.shape[1] < 3:
+        missing = [k for k in ("edge_index", "edge_dist", "edge_sim", "edge_type") if k not in g]
+        if missing:
             raise ValueError(
-                f"{name} edge_attr must be (E, 3) = [distance, similarity, edge type], got "
-                f"{tuple(g.edge_attr.shape)}"
+                f"{name} graph has no {', '.join(missing)} (graphs from GraphBuilder carry "
+                "edge_dist, edge_sim and edge_type, each (E,))"
             )
+        num_edges = g.edge_index.shape[1]
+        for key in ("edge_dist", "edge_sim", "edge_type"):
+            if tuple(g[key].shape) != (num_edges,):
+                raise ValueError(
+                    f"{name} {key} must be ({num_edges},) like edge_index's edges, got "
+                    f"{tuple(g[key].shape)}"
+                )
     if teacher.edge_index.shape != student.edge_index.shape or not torch.equal(
         teacher.edge_index, student.edge_index
     ):

@@ -20,9 +20,6 @@ from ._utils import (
 
 __all__ = ["edge_loss", "edge_graph_index"]
 
-# edge_attr columns (graph/ contract): [distance, similarity, edge type].
-DIST, SIM, ETYPE = 0, 1, 2
-
 
 def edge_graph_index(data: GraphLike) -> Tensor:
     """``(E,)`` graph id of every edge (the graph of its source node)."""
@@ -34,16 +31,16 @@ def edge_loss(
     student: GraphLike,
     type_weights: Sequence[float] = (1.0, 1.0, 1.0),
 ) -> Tensor:
-    """Weighted MSE between teacher and student similarities ``edge_attr[:, 1]``.
+    """Weighted MSE between teacher and student similarities ``edge_sim``.
 
     Per image: ``sum_e w_type(e) * (s_e - t_e)^2 / E_img`` over its edges; averaged over the
-    images that have edges. The edge type is read from ``teacher.edge_attr[:, 2]``
+    images that have edges. The edge type is read from ``teacher.edge_type``
     (TEXT_TEXT=0, TEXT_NONTEXT=1, NONTEXT_NONTEXT=2). In ``kd=dsig`` the builder stores cosine
-    similarities of flattened features in column 1, so this is DSIG's edge loss unchanged.
+    similarities of flattened features in ``edge_sim``, so this is DSIG's edge loss unchanged.
 
     Args:
-        teacher: teacher graph(s) (used detached); ``edge_attr`` ``(E, 3)``.
-        student: student graph(s) with identical ``edge_index``; ``edge_attr`` carries grads.
+        teacher: teacher graph(s) (used detached); ``edge_sim`` (E,), ``edge_type`` (E,) long.
+        student: student graph(s) with identical ``edge_index``; ``edge_sim`` carries grads.
         type_weights: ``(w_tt, w_tn, w_nn)`` weights per edge type.
 
     Returns:
@@ -52,14 +49,14 @@ def edge_loss(
     check_same_graphs(teacher, student, need_edges=True)
     if len(type_weights) != 3:
         raise ValueError(f"edge type_weights needs 3 values (tt, tn, nn), got {type_weights}")
-    zero = connected_zero(student.x, student.edge_attr)
+    zero = connected_zero(student.x, student.edge_sim)
     if teacher.edge_index.shape[1] == 0:
         return zero
-    t = teacher.edge_attr[:, SIM].detach()
-    s = student.edge_attr[:, SIM]
-    etype = teacher.edge_attr[:, ETYPE].detach().round().long()
+    t = teacher.edge_sim.detach()
+    s = student.edge_sim
+    etype = teacher.edge_type.long()
     if etype.min() < 0 or etype.max() > 2:
-        raise ValueError("edge_attr[:, 2] must hold edge types 0 (tt), 1 (tn) or 2 (nn)")
+        raise ValueError("edge_type must hold edge types 0 (tt), 1 (tn) or 2 (nn)")
     w = torch.as_tensor([float(v) for v in type_weights], dtype=s.dtype, device=s.device)[etype]
     g = edge_graph_index(teacher)
     b = num_graphs(teacher)

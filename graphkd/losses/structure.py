@@ -15,7 +15,6 @@ from ._utils import (
     num_graphs,
     per_graph_sum,
 )
-from .edge import DIST
 
 __all__ = ["structure_loss", "per_graph_median", "segment_log_softmax"]
 
@@ -62,7 +61,7 @@ def structure_loss(
     """Relational KL: per node, ``KL(softmax(-d^T_i / tau) || softmax(-d^S_i / tau))``.
 
     The distribution of node ``i`` runs over its out-edges (``edge_index[0] == i``). Each model's
-    distances ``edge_attr[:, 0]`` are first divided by their own per-graph median (Mahalanobis
+    distances ``edge_dist`` are first divided by their own per-graph median (Mahalanobis
     distances in 256 dims are ~20 and would make the softmax one-hot), which also makes the loss
     invariant to a uniform scaling of either model's distances. Averaged over the nodes with
     neighbours in each graph, then over graphs.
@@ -79,7 +78,7 @@ def structure_loss(
     if tau <= 0:
         raise ValueError(f"structure loss tau must be > 0, got {tau}")
     check_same_graphs(teacher, student, need_edges=True)
-    zero = connected_zero(student.x, student.edge_attr)
+    zero = connected_zero(student.x, student.edge_dist)
     n_edges = teacher.edge_index.shape[1]
     if n_edges == 0:
         return zero
@@ -88,8 +87,8 @@ def structure_loss(
     batch = graph_index(teacher)
     src = teacher.edge_index[0]
     g = batch[src]
-    d_t = teacher.edge_attr[:, DIST].detach()
-    d_s = student.edge_attr[:, DIST]
+    d_t = teacher.edge_dist.detach()
+    d_s = student.edge_dist
     d_t = d_t / per_graph_median(d_t, g, b).clamp(min=eps)[g]
     d_s = d_s / per_graph_median(d_s, g, b).clamp(min=eps)[g]
     a_t, a_s = -d_t / tau, -d_s / tau

@@ -1,4 +1,4 @@
-"""GraphBuilder / build_instance_graph: structure, teacher-student alignment, gradients, edge cases."""
+"""GraphBuilder.build_pair / build: structure, teacher-student alignment, gradients, edge cases."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ import torch
 import torch.nn.functional as F
 from conftest import NUM_CLASSES, TEXT_CLASSES, synth_batch, synth_image
 
-from graph import EdgeType, GaussianStats, GraphBuilder, NodeType, build_instance_graph, edge_types
+from graph import (
+    EdgeType,
+    GraphBuilder,
+    NodeType,
+    complete_edge_index,
+    edge_types,
+    pairwise_euclidean,
+    pairwise_mahalanobis,
+    similarity_from_distance,
+)
+from graph.builder import _complete_edges
 
 C = 16
 
@@ -32,7 +42,7 @@ def test_teacher_and_student_graphs_are_aligned():
     t, s = gb.build_pair(**inp)
     for key in ("node_type", "cluster", "cluster_size", "edge_index", "batch", "ptr"):
         assert torch.equal(t[key], s[key]), key
-    assert torch.equal(t.edge_attr[:, 2], s.edge_attr[:, 2])
+    assert torch.equal(t.edge_type, s.edge_type) and t.edge_type.dtype == torch.long
     assert t.x.shape[1] == C * 49 and s.x.shape[1] == 8 * 49
     assert t.z.shape[1] == C and s.z.shape[1] == 8
     # Complete directed graphs without self loops.
@@ -41,15 +51,15 @@ def test_teacher_and_student_graphs_are_aligned():
     assert (t.edge_index[0] != t.edge_index[1]).all()
     assert (t.batch[t.edge_index[0]] == t.batch[t.edge_index[1]]).all()
     # Edge types follow node types, BG counted as non-text.
-    assert torch.equal(t.edge_attr[:, 2].long(), edge_types(t.node_type, t.edge_index))
+    assert torch.equal(t.edge_type, edge_types(t.node_type, t.edge_index))
     both_text = (t.node_type[t.edge_index] == NodeType.TEXT).all(0)
-    assert (t.edge_attr[both_text, 2] == EdgeType.TEXT_TEXT).all()
+    assert (t.edge_type[both_text] == EdgeType.TEXT_TEXT).all()
     # Similarities are bounded, distances symmetric.
     for g in (t, s):
-        assert (g.edge_attr[:, 1] > 0).all() and (g.edge_attr[:, 1] <= 1).all()
-        assert (g.edge_attr[:, 0] >= 0).all()
+        assert (g.edge_sim > 0).all() and (g.edge_sim <= 1).all()
+        assert (g.edge_dist >= 0).all()
     dense = torch.zeros(t.num_nodes, t.num_nodes)
-    dense[t.edge_index[0], t.edge_index[1]] = t.edge_attr[:, 0]
+    dense[t.edge_index[0], t.edge_index[1]] = t.edge_dist
     torch.testing.assert_close(dense, dense.T)
     # Each image's cluster maps its RoIs onto its own nodes; boxes are unions of member boxes.
     assert t.num_rois.tolist() == [40, 30, 25]
@@ -89,10 +99,10 @@ def test_gradients_flow_to_student_only():
     inp["teacher_features"] = [f.requires_grad_(True) for f in inp["teacher_features"]]
     inp["student_features"] = [f.requires_grad_(True) for f in inp["student_features"]]
     t, s = gb.build_pair(**inp)
-    for key in ("x", "z", "edge_attr"):
+    for key in ("x", "z", "edge_dist", "edge_sim"):
         assert t[key].grad_fn is None and not t[key].requires_grad
         assert s[key].requires_grad
-    loss = s.edge_attr[:, :2].sum() + s.x.square().mean() + s.z.sum()
+    loss = s.edge_dist.sum() + s.edge_sim.sum() + s.x.square().mean() + s.z.sum()
     loss.backward()
     for f in inp["student_features"]:
         assert f.grad is not None and torch.isfinite(f.grad).all() and f.grad.abs().sum() > 0
@@ -109,14 +119,15 @@ def test_dtypes(dtype):
     _warm(gb)
     t, s = gb.build_pair(**synth_batch(sizes=(20, 10), channels=C, dtype=dtype))
     for g in (t, s):
-        assert g.x.dtype == dtype and g.z.dtype == dtype and g.edge_attr.dtype == dtype
+        assert g.x.dtype == g.z.dtype == g.edge_dist.dtype == g.edge_sim.dtype == dtype
         assert g.box.dtype == dtype
-        assert torch.isfinite(g.edge_attr).all()
+        assert torch.isfinite(g.edge_dist).all() and torch.isfinite(g.edge_sim).all()
     t32, _ = gb.build_pair(**synth_batch(sizes=(20, 10), channels=C), update_stats=False)
     t64, _ = gb.build_pair(
         **synth_batch(sizes=(20, 10), channels=C, dtype=torch.float64), update_stats=False
     )
-    torch.testing.assert_close(t32.edge_attr.double(), t64.edge_attr, rtol=1e-4, atol=1e-4)
+    for key in ("edge_dist", "edge_sim"):
+        torch.testing.assert_close(t32[key].double(), t64[key], rtol=1e-4, atol=1e-4)
 
 
 def test_edge_cases_empty_single_all_text_all_nontext():
@@ -133,11 +144,11 @@ def test_edge_cases_empty_single_all_text_all_nontext():
     assert sizes[0] == 0 and sizes[1] == 1
     assert sizes[2] == 1  # all text, no non-text: merged down to min_text_nodes = 1
     assert sizes[3] == 30  # non-text never merged
-    assert t.edge_index.shape[1] == 30 * 29 and torch.isfinite(s.edge_attr).all()
+    assert t.edge_index.shape[1] == 30 * 29 and torch.isfinite(s.edge_sim).all()
     assert t.cluster[:1].tolist() == [0] and (t.cluster[1:31] == 0).all()
     # A batch made only of an empty image.
     t, s = gb.build_pair(**{k: [v] for k, v in empty.items()})
-    assert t.num_nodes == 0 and t.edge_attr.shape == (0, 3) and t.x.shape == (0, C * 49)
+    assert t.num_nodes == 0 and t.edge_dist.shape == (0,) and t.x.shape == (0, C * 49)
     assert gb.last_stats["num_nodes"] == 0
     with pytest.raises(ValueError, match="no images"):
         gb.build_pair([], [], [], [], [])
@@ -151,8 +162,8 @@ def test_identical_descriptors():
     im["student_features"] = im["student_features"][:1].repeat(12, 1, 1, 1).requires_grad_(True)
     t, s = gb.build_pair(**{k: [v] for k, v in im.items()})
     for g in (t, s):
-        assert (g.edge_attr[:, 0] == 0).all() and (g.edge_attr[:, 1] == 1).all()
-    (s.edge_attr[:, :2].sum() + s.x.sum()).backward()
+        assert (g.edge_dist == 0).all() and (g.edge_sim == 1).all()
+    (s.edge_dist.sum() + s.edge_sim.sum() + s.x.sum()).backward()
     assert torch.isfinite(im["student_features"].grad).all()
 
 
@@ -205,8 +216,8 @@ def test_self_loops_on_merged_text_nodes():
     assert loops.any()
     assert torch.equal(t.edge_index[0, loops].sort().values, merged_text.nonzero().flatten())
     for g in (t, s):
-        assert (g.edge_attr[loops, 0] == 0).all() and (g.edge_attr[loops, 1] == 1).all()
-        assert (g.edge_attr[loops, 2] == EdgeType.TEXT_TEXT).all()
+        assert (g.edge_dist[loops] == 0).all() and (g.edge_sim[loops] == 1).all()
+        assert (g.edge_type[loops] == EdgeType.TEXT_TEXT).all()
 
 
 def test_dsig_cosine_mode():
@@ -215,11 +226,11 @@ def test_dsig_cosine_mode():
     t, s = gb.build_pair(**inp)
     assert set(t.node_type.unique().tolist()) <= {int(NodeType.NONTEXT), int(NodeType.BG)}
     assert (t.cluster_size == 1).all()
-    assert (t.edge_attr[:, 2] == EdgeType.NONTEXT_NONTEXT).all()
+    assert (t.edge_type == EdgeType.NONTEXT_NONTEXT).all()
     i, j = t.edge_index[:, 5]
     cos = F.cosine_similarity(s.x[i], s.x[j], dim=0)
-    torch.testing.assert_close(s.edge_attr[5, 1], cos)
-    torch.testing.assert_close(s.edge_attr[5, 0], 1 - cos)
+    torch.testing.assert_close(s.edge_sim[5], cos)
+    torch.testing.assert_close(s.edge_dist[5], 1 - cos)
     assert gb.teacher_stats.num_samples == 0  # statistics are not needed nor updated
     assert gb.last_stats["split_source"] == "none"
 
@@ -263,23 +274,118 @@ def test_stats_updates_and_checkpoint():
     other.load_state_dict(sd)
     a, _ = gb.build_pair(**inp, update_stats=False)
     b, _ = other.build_pair(**inp, update_stats=False)
-    torch.testing.assert_close(a.edge_attr, b.edge_attr)
+    torch.testing.assert_close(a.edge_dist, b.edge_dist)
+    torch.testing.assert_close(a.edge_sim, b.edge_sim)
 
 
-def test_build_instance_graph_single_image():
-    im = synth_image(25, channels=C)
-    stats = GaussianStats(C)
-    nt = torch.full((25,), int(NodeType.NONTEXT))
-    d = build_instance_graph(im["teacher_features"], im["boxes"], nt, stats)
-    assert d.num_nodes == 25 and d.edge_index.shape == (2, 600) and d.edge_attr.shape == (600, 3)
-    torch.testing.assert_close(d.x, im["teacher_features"].flatten(1))
+def _regions(n=25, seed=0, **kw):
+    """One page of GT regions: (features, boxes, classes), no background."""
+    im = synth_image(n, channels=C, seed=seed, bg_frac=0.0, **kw)
+    return im["teacher_features"], im["boxes"], im["gt_classes"]
+
+
+def test_build_single_model_graph_of_gt_regions():
+    gb = _builder(merge=False)
+    f, b, c = _regions(25)
+    g = gb.build([f], [b], [c])
+    assert g.num_graphs == 1 and g.num_nodes == 25 and g.num_rois.tolist() == [25]
+    assert g.edge_index.shape == (2, 600)
+    for key in ("edge_dist", "edge_sim", "edge_type"):
+        assert g[key].shape == (600,), key
+    assert g.edge_type.dtype == torch.long and "edge_attr" not in g
+    torch.testing.assert_close(g.x, f.flatten(1))
+    torch.testing.assert_close(g.box, b)
+    assert torch.equal(g.cluster, torch.arange(25))
+    is_text = torch.isin(c, torch.tensor(TEXT_CLASSES))
+    assert torch.equal(g.node_type == NodeType.TEXT, is_text)
     # Half the edges have similarity >= exp(-1/2): the bandwidth is the median of d^2.
-    frac = (d.edge_attr[:, 1] >= math.exp(-0.5) - 1e-6).float().mean().item()
+    frac = (g.edge_sim >= math.exp(-0.5) - 1e-6).float().mean().item()
     assert 0.49 <= frac <= 0.51
-    cluster = torch.tensor([0, 0, -1] + list(range(1, 23)))
-    d = build_instance_graph(im["teacher_features"], im["boxes"], nt, stats, cluster=cluster)
-    assert d.num_nodes == 23
-    torch.testing.assert_close(d.x[0], im["teacher_features"][:2].flatten(1).mean(0))
+    # The statistics of the one model were updated; the student's were not touched.
+    assert gb.stats is gb.teacher_stats and gb.stats.num_samples == 25
+    assert gb.student_stats.num_samples == 0
+    d = gb.last_stats
+    assert d.num_nodes == d["num_nodes"] == dict(d)["num_nodes"] == 25
+    assert d.student_stats_samples is None and d.split_source == "gt"
+
+
+def test_build_is_the_teacher_side_of_build_pair():
+    gb = _builder(self_loops_on_merged=True)
+    _warm(gb)
+    inp = synth_batch(sizes=(40, 0, 25), channels=C)
+    t, _ = gb.build_pair(**inp, update_stats=False)
+    pair_stats = dict(gb.last_stats)
+    g = gb.build(
+        inp["teacher_features"],
+        inp["boxes"],
+        inp["gt_classes"],
+        inp["gt_instance"],
+        inp["teacher_bg_prob"],
+        update_stats=False,
+    )
+    assert set(g.keys()) == set(t.keys())
+    for key in g.keys():
+        a, b = g[key], t[key]
+        assert torch.equal(a, b) if torch.is_tensor(a) else a == b, key
+    single_stats = dict(gb.last_stats)
+    for key in ("student_stats_samples", "student_stats_ready"):
+        assert single_stats.pop(key) is None and pair_stats.pop(key) is not None
+    assert single_stats == pair_stats
+
+
+def test_build_keeps_gradients_and_merges_text_instances():
+    gb = _builder(merge_ratio=None)
+    f, b, c = _regions(12, seed=3, text_frac=1.0)
+    inst = torch.arange(12) // 3  # four text instances of three RoIs each
+    f = f.requires_grad_(True)
+    g = gb.build([f], [b], [c], [inst])
+    assert g.num_nodes == 4 and g.cluster_size.tolist() == [3, 3, 3, 3]
+    assert torch.equal(g.cluster, inst)
+    torch.testing.assert_close(g.x[1], f[3:6].flatten(1).mean(0))
+    torch.testing.assert_close(g.box[0, :2], b[:3, :2].min(0).values)
+    (g.edge_dist.sum() + g.x.sum()).backward()
+    assert f.grad is not None and f.grad.abs().sum() > 0
+
+
+def test_build_plugs_vector_features_and_warms_up_statistics():
+    """(N, D) features of any source; Euclidean edges until the statistics are ready."""
+    gen = torch.Generator().manual_seed(0)
+    gb = GraphBuilder(TEXT_CLASSES, NUM_CLASSES, teacher_channels=6, merge=False)
+    classes = torch.arange(20) % NUM_CLASSES
+    feats = torch.randn(20, 6, generator=gen)
+    g = gb.build([feats], [torch.rand(20, 4, generator=gen)], [classes], update_stats=False)
+    assert not gb.stats.is_ready and torch.equal(g.z, feats)
+    torch.testing.assert_close(
+        g.edge_dist, pairwise_euclidean(feats)[g.edge_index[0], g.edge_index[1]]
+    )
+    for _ in range(3):  # warm-up: 60 samples >= min_samples (= D)
+        x = torch.randn(20, 6, generator=gen) * torch.tensor([5.0, 1, 1, 1, 1, 0.2])
+        gb.build([x], [torch.rand(20, 4, generator=gen)], [classes])
+    assert gb.stats.is_ready
+    g = gb.build([feats], [torch.rand(20, 4, generator=gen)], [classes], update_stats=False)
+    want = pairwise_mahalanobis(feats, gb.stats)[g.edge_index[0], g.edge_index[1]]
+    torch.testing.assert_close(g.edge_dist, want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match=r"features\[0\] has shape \(20, 5\)"):
+        gb.build([feats[:, :5]], [torch.rand(20, 4)], [classes])
+    with pytest.raises(ValueError, match="no images"):
+        gb.build([], [], [])
+
+
+def test_batched_edge_helpers_match_per_graph_ones():
+    sizes = [0, 1, 4, 3]
+    ei, eb = _complete_edges(torch.tensor(sizes))
+    assert torch.equal(eb, torch.repeat_interleave(torch.arange(4), torch.tensor([0, 0, 12, 6])))
+    assert torch.equal(ei[:, eb == 2], (~torch.eye(4, dtype=torch.bool)).nonzero().t())
+    assert torch.equal(complete_edge_index(3), ei[:, eb == 3])
+    dist = torch.rand(18, generator=torch.Generator().manual_seed(1))
+    loop = torch.zeros(18, dtype=torch.bool)
+    loop[[0, 13]] = True
+    sim = similarity_from_distance(dist, loop, eb, 4)
+    for graph in (2, 3):
+        m = eb == graph
+        torch.testing.assert_close(sim[m], similarity_from_distance(dist[m], loop[m]))
+        med = (dist[m & ~loop] ** 2).median()
+        torch.testing.assert_close(sim[m], torch.exp(-(dist[m] ** 2) / (2 * med)))
 
 
 def test_no_text_classes_and_unknown_num_classes():

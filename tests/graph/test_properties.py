@@ -12,10 +12,10 @@ from graph import GaussianStats, GraphBuilder, pairwise_mahalanobis
 C = 8
 
 
-def _dense(g, attr_col):
+def _dense(g, key):
     n = g.num_nodes
-    out = torch.full((n, n), float("nan"), dtype=g.edge_attr.dtype)
-    out[g.edge_index[0], g.edge_index[1]] = g.edge_attr[:, attr_col]
+    out = torch.full((n, n), float("nan"), dtype=g.edge_dist.dtype)
+    out[g.edge_index[0], g.edge_index[1]] = g[key].to(out.dtype)
     return out
 
 
@@ -61,8 +61,8 @@ def test_permuting_rois_permutes_nodes_and_edges(n, seed, merge, perm_seed):
     assert torch.equal(pt.node_type, t.node_type[order])
     for a, b in ((t, pt), (s, ps)):
         torch.testing.assert_close(b.x, a.x[order], rtol=1e-5, atol=1e-5)
-        for col in (0, 1, 2):
-            dense, pdense = _dense(a, col), _dense(b, col)
+        for key in ("edge_dist", "edge_sim", "edge_type"):
+            dense, pdense = _dense(a, key), _dense(b, key)
             torch.testing.assert_close(
                 pdense, dense[order][:, order], rtol=1e-4, atol=1e-4, equal_nan=True
             )

@@ -60,11 +60,14 @@ def _edge_attr(x: torch.Tensor, node_type: torch.Tensor, ei: torch.Tensor, metri
 
 def _graph(x: torch.Tensor, node_type: torch.Tensor, metric: str) -> Data:
     ei = _edges(x.shape[0])
+    attr = _edge_attr(x, node_type, ei, metric)
     return Data(
         x=x,
         node_type=node_type,
         edge_index=ei,
-        edge_attr=_edge_attr(x, node_type, ei, metric),
+        edge_dist=attr[:, 0],
+        edge_sim=attr[:, 1],
+        edge_type=attr[:, 2].long(),
         num_nodes=x.shape[0],
     )
 
@@ -250,7 +253,7 @@ def test_dsig_cosine_edge_loss_equals_dense_reference():
             if i != j:
                 e = (t.edge_index[0] == i + 4) & (t.edge_index[1] == j + 4)
                 cos = F.cosine_similarity(x[i], x[j], dim=0)
-                assert torch.allclose(t.edge_attr[e, 1], cos, atol=1e-6)
+                assert torch.allclose(t.edge_sim[e], cos, atol=1e-6)
     # through KDLoss in the dsig configuration: the same edge term
     cfg = KDLossConfig(node_mode="dsig", struct=False, edge_weight=3.0)
     out = KDLoss(cfg, student_channels=C, teacher_channels=C)(t, s)
@@ -269,8 +272,8 @@ def test_structure_loss_invariant_to_distance_scaling():
     t, s, _, _ = make_pair(TYPES)
     base = structure_loss(t, s)
     t2, s2 = t.clone(), s.clone()
-    t2.edge_attr = t.edge_attr * torch.tensor([3.0, 1.0, 1.0])
-    s2.edge_attr = s.edge_attr * torch.tensor([0.25, 1.0, 1.0])
+    t2.edge_dist = t.edge_dist * 3.0
+    s2.edge_dist = s.edge_dist * 0.25
     assert base > 0
     assert torch.allclose(structure_loss(t2, s2), base, rtol=1e-5)
 
@@ -424,8 +427,8 @@ def test_non_finite_raises_naming_the_term():
     t, s, _, _ = make_pair(TYPES)
     kd = KDLoss(KDLossConfig(), student_channels=C, teacher_channels=C)
     bad = t.clone()
-    bad.edge_attr = t.edge_attr.clone()
-    bad.edge_attr[0, 1] = float("nan")
+    bad.edge_sim = t.edge_sim.clone()
+    bad.edge_sim[0] = float("nan")
     with pytest.raises(FloatingPointError, match="loss_kd_edge"):
         kd(bad, s)
     s2 = s.clone()

@@ -118,10 +118,9 @@ def hand_graph() -> Data:
     n = 5
     ei = (~torch.eye(n, dtype=torch.bool)).nonzero().t()
     sim = torch.linspace(0.05, 1.0, ei.shape[1])
-    attr = torch.stack([1 - sim, sim, torch.zeros_like(sim)], dim=1)
     return Data(box=box, node_type=torch.tensor([0, 0, 1, 0, 2]),
-                cluster_size=torch.tensor([3, 1, 1, 2, 1]), edge_index=ei, edge_attr=attr,
-                num_nodes=n)  # fmt: skip
+                cluster_size=torch.tensor([3, 1, 1, 2, 1]), edge_index=ei, edge_dist=1 - sim,
+                edge_sim=sim, edge_type=torch.zeros_like(ei[0]), num_nodes=n)  # fmt: skip
 
 
 def test_draw_instance_graph(tmp_path):
