@@ -4,8 +4,10 @@ Tiny sizes (see e2e_helpers.TINY); the teacher is trained once per session by th
 fixture (defined here, not in a conftest.py, which tests/graph's ``from conftest import`` would
 pick up). Configs are composed with Hydra's compose API and the workers run in-process, except
 for the multi-process and multirun tests, which run ``scripts/distill.py`` like a user would.
-The in-process tests take ~55 s on 2 idle cores (teacher fixture ~5 s); the two subprocess
-tests (2-process gloo ~28 s, multirun ~22 s idle, 2-3x that on a busy machine) are marked slow.
+The in-process tests took ~55 s on 2 idle cores with an R18 teacher; TINY's teacher is now the
+pair's R50 (bigger than the student, as in the paper), which adds to that (6 min measured at a
+load average of ~14). The two subprocess tests (2-process gloo ~28 s, multirun ~22 s idle, 2-3x
+that on a busy machine) are marked slow.
 """
 
 from __future__ import annotations
