@@ -56,6 +56,7 @@ DEFAULTS = {
     "checkpoint": "",
     "topk": "1000,300,100,50",
     "max_pages": 0,  # AP mode: evaluate on the first N val pages only (0 = all)
+    "quantize": "false",  # AP mode: also with the int8 box head (detectors.export)
 }
 
 
@@ -164,7 +165,8 @@ def _first_pages(dataset: str, n: int) -> str:
 
     name = f"{dataset}_first{n}"
     if name not in DatasetCatalog.list():
-        DatasetCatalog.register(name, lambda: DatasetCatalog.get(dataset)[:n])
+        pages = DatasetCatalog.get(dataset)[:n]  # loading the json also sets the id map
+        DatasetCatalog.register(name, lambda: pages)
         meta = MetadataCatalog.get(dataset)
         MetadataCatalog.get(name).set(
             thing_classes=list(meta.thing_classes),
@@ -174,11 +176,17 @@ def _first_pages(dataset: str, n: int) -> str:
 
 
 def ap_by_proposals(
-    checkpoint: str, topks: list[int], overrides: list[str], max_pages: int = 0
+    checkpoint: str,
+    topks: list[int],
+    overrides: list[str],
+    max_pages: int = 0,
+    quantize: bool = False,
 ) -> dict:
     """AP, AP50 and seconds per page of ``checkpoint`` at each ``MODEL.RPN.POST_NMS_TOPK_TEST``
-    on its dataset's val split (the first ``max_pages`` pages when > 0)."""
+    on its dataset's val split (the first ``max_pages`` pages when > 0); with ``quantize``, also
+    with the int8 box head (``int8_<topk>`` entries)."""
     from detectors.config import apply_inference_settings, inference_settings
+    from detectors.export import quantize_box_head
     from graphkd.artifacts import load_model, resolve_model
     from graphkd.data import prepare_data
     from graphkd.engine import evaluate
@@ -191,10 +199,14 @@ def ap_by_proposals(
     out["saved"] = dict(inference_settings(files.cfg).__dict__)
     for k in topks:
         cfg = apply_inference_settings(files.cfg.clone(), {"post_nms_topk": k})
-        model = load_model(type(files)(**{**files.__dict__, "cfg": cfg})).cpu()
-        metrics = evaluate(model, cfg, val, None)
-        out["by_topk"][str(k)] = {key: metrics.get(key) for key in ("AP", "AP50", "latency_s")}
-        print(f"post_nms_topk={k}: {out['by_topk'][str(k)]}", file=sys.stderr, flush=True)
+        for int8 in (False, True) if quantize else (False,):
+            model = load_model(type(files)(**{**files.__dict__, "cfg": cfg})).cpu()
+            if int8:
+                quantize_box_head(model)
+            metrics = evaluate(model, cfg, val, None)
+            name = f"int8_{k}" if int8 else str(k)
+            out["by_topk"][name] = {m: metrics.get(m) for m in ("AP", "AP50", "latency_s")}
+            print(f"post_nms_topk={name}: {out['by_topk'][name]}", file=sys.stderr, flush=True)
     return out
 
 
@@ -218,7 +230,10 @@ def main(argv: list[str]) -> dict:
     torch.set_num_threads(threads)
     if bench["checkpoint"]:
         topks = [int(k) for k in str(bench["topk"]).split(",") if k]
-        ap = ap_by_proposals(bench["checkpoint"], topks, overrides, int(bench["max_pages"]))
+        quantize = str(bench["quantize"]).lower() in ("1", "true", "yes")
+        ap = ap_by_proposals(
+            bench["checkpoint"], topks, overrides, int(bench["max_pages"]), quantize
+        )
         report = {"threads": threads, **ap}
         print(json.dumps(report, indent=2))
         return report
