@@ -191,7 +191,8 @@ def read_token_file(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np
     except UnicodeDecodeError as e:
         raise ValueError(f"{path}: not UTF-8 text ({e}); is this a DocBank token file?") from None
     boxes, labels, drawing = [], [], []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(text.split("\n"), 1):  # not splitlines(): tokens may hold U+2028
+        line = line.rstrip("\r")
         if not line.strip():
             continue
         f = line.split("\t")
@@ -348,7 +349,11 @@ def _sides(boxes: np.ndarray, gutters: np.ndarray) -> np.ndarray:
 
 def _same_column(sides: np.ndarray) -> np.ndarray:
     """(N, N) True where no gutter separates the two boxes."""
-    return ~(sides[:, None, :] * sides[None, :, :] < 0).any(-1)
+    out = np.ones((len(sides), len(sides)), bool)
+    for side in sides.T:  # one boolean outer product per gutter (a page has 0-2)
+        left, right = side < 0, side > 0
+        out &= ~((left[:, None] & right[None, :]) | (right[:, None] & left[None, :]))
+    return out
 
 
 def _graphic_regions(boxes: np.ndarray, gap_x: float, gap_y: float) -> np.ndarray:

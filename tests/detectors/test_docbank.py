@@ -281,3 +281,56 @@ def test_dataset_config_composes(tmp_path):
     data = prepare_data(cfg.dataset)
     assert (data.train, data.val) == ("docbank_train", "docbank_val")
     assert data.classes == PUBLAYNET_CLASSES and data.text_classes == ("text", "title", "list")
+
+
+def test_draw_coco_draws_the_converted_boxes(tmp_path):
+    import scripts.draw_coco as draw
+
+    src = tmp_path / "src"
+    write_page(src, "p", two_column_page())
+    convert_docbank_dir(src, tmp_path / "docbank", class_sets=["publaynet"])
+    (png,) = draw.main([f"json={tmp_path / 'docbank/COCO/all.json'}",
+                        f"images={tmp_path / 'docbank/images'}", f"out={tmp_path / 'drawn'}",
+                        "scale=1"])  # fmt: skip
+    with Image.open(png) as im:
+        assert im.size == (W, H)
+        # drawn box outlines: the page is no longer uniformly white
+        assert np.asarray(im.convert("L")).min() < 200
+
+
+def test_empty_page_is_kept_without_annotations(tmp_path):
+    src = tmp_path / "src"
+    write_page(src, "a", two_column_page())
+    write_page(src, "b", [])
+    convert_docbank_dir(src, tmp_path / "docbank", class_sets=["docbank"])
+    coco = json.loads((tmp_path / "docbank/COCO_labels/all.json").read_text())
+    assert [im["file_name"] for im in coco["images"]] == ["a_ori.jpg", "b_ori.jpg"]
+    assert {a["image_id"] for a in coco["annotations"]} == {1}
+
+
+def test_components_match_union_find():
+    from detectors.docbank import _components
+
+    rng = np.random.default_rng(0)
+    for n in (1, 7, 60):
+        i, j = rng.integers(0, n, (2, n))
+        parent = list(range(n))
+
+        def find(x, parent=parent):
+            while parent[x] != x:
+                x = parent[x]
+            return x
+
+        for a, b in zip(i, j):
+            parent[find(a)] = find(b)
+        comp = _components(n, i, j)
+        roots = [find(x) for x in range(n)]
+        same = np.equal.outer(comp, comp)
+        assert (same == np.equal.outer(roots, roots)).all()
+        assert sorted(set(comp.tolist())) == list(range(len(set(roots))))
+
+
+def test_token_with_a_unicode_line_separator(tmp_path):
+    txt = write_page(tmp_path, "p", [tok("a\u2028b", 80, 100, 120, 112, "paragraph")])
+    boxes, labels, _ = read_token_file(txt)
+    assert boxes.shape == (1, 4) and DOCBANK_LABELS[labels[0]] == "paragraph"
