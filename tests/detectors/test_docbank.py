@@ -334,3 +334,37 @@ def test_token_with_a_unicode_line_separator(tmp_path):
     txt = write_page(tmp_path, "p", [tok("a\u2028b", 80, 100, 120, 112, "paragraph")])
     boxes, labels, _ = read_token_file(txt)
     assert boxes.shape == (1, 4) and DOCBANK_LABELS[labels[0]] == "paragraph"
+
+
+def test_eval_pages_matches_classes_by_name(tmp_path):
+    """A teacher dir (no label map: contiguous ids 0..4) scored against 1-based COCO ids."""
+    import torch
+    from detectron2.checkpoint import DetectionCheckpointer
+
+    import scripts.eval_pages as ev
+    from detectors.build import build_detector
+    from detectors.config import get_detector_cfg
+
+    src = tmp_path / "src"
+    write_page(src, "p", two_column_page(), size=(100, 140))
+    convert_docbank_dir(src, tmp_path / "docbank", class_sets=["publaynet"])
+    torch.manual_seed(0)
+    cfg = get_detector_cfg("R18", 5, min_size=128, rois_per_image=16)
+    cfg.DATASETS.TEST = ("synthetic_val",)  # names the classes: text, title, list, table, figure
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    DetectionCheckpointer(build_detector(cfg), str(teacher)).save("model_final")
+    (teacher / "config.yaml").write_text(cfg.dump())
+    gt = tmp_path / "docbank/COCO/all.json"
+    m = ev.main([f"checkpoint={teacher}", f"gt={gt}", f"images={tmp_path / 'docbank/images'}",
+                 f"out={tmp_path / 'eval'}", "threads=1"])  # fmt: skip
+    preds = json.loads((tmp_path / "eval/predictions.json").read_text())
+    assert preds and m["num_dropped"] == 0
+    ids = {c["name"]: c["id"] for c in json.loads(gt.read_text())["categories"]}
+    assert all(p["category_id"] == ids[p["category_name"]] for p in preds)
+    assert set(json.loads((tmp_path / "eval/metrics.json").read_text())["per_class"]) == set(ids)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"images": [], "annotations": [],
+                                 "categories": [{"id": 1, "name": "a"}]}))  # fmt: skip
+    with pytest.raises(ValueError, match="not trained for these labels"):
+        ev.main([f"checkpoint={teacher}", f"gt={other}", f"images={tmp_path}", f"out={tmp_path}"])
