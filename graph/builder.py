@@ -256,10 +256,15 @@ class GraphBuilder(nn.Module):
             merge text clusters adaptively (step B).
         merge_ratio: target text / non-text node ratio for step B (None: step A only).
         min_text_nodes: step B keeps at least this many text nodes.
+        merge_text_only: run step B on pages without non-text nodes (all their text then merges
+            down to ``min_text_nodes``); False keeps step-A nodes there.
         edge_metric: "mahalanobis" or "cosine" (DSIG: cosine of flattened node features).
         bg_threshold, bg_topk: hard background mining (teacher CE vs background >= threshold).
         self_loops_on_merged: self loops on merged text nodes.
         shrinkage, momentum, min_samples: passed to both :class:`GaussianStats`.
+        student_momentum: the student statistics' momentum when it should differ from the
+            teacher's (the teacher is frozen, so exact running moments suit it; the student
+            drifts, so an EMA forgets its random-init past). None: ``momentum``.
         check_inputs: validate shapes and finiteness (ValueError on NaN / Inf).
     """
 
@@ -275,12 +280,14 @@ class GraphBuilder(nn.Module):
         merge: bool = True,
         merge_ratio: float | None = 1.0,
         min_text_nodes: int = 1,
+        merge_text_only: bool = True,
         edge_metric: str = "mahalanobis",
         bg_threshold: float = 0.6,
         bg_topk: int | None = None,
         self_loops_on_merged: bool = False,
         shrinkage: str | float = "ledoit_wolf",
         momentum: float | None = None,
+        student_momentum: float | None = None,
         min_samples: int | None = None,
         check_inputs: bool = True,
     ) -> None:
@@ -302,14 +309,20 @@ class GraphBuilder(nn.Module):
         self.merge = merge
         self.merge_ratio = merge_ratio
         self.min_text_nodes = min_text_nodes
+        self.merge_text_only = merge_text_only
         self.edge_metric = edge_metric
         self.bg_threshold = bg_threshold
         self.bg_topk = bg_topk
         self.self_loops_on_merged = self_loops_on_merged
         self.check_inputs = check_inputs
-        kw = dict(shrinkage=shrinkage, momentum=momentum, min_samples=min_samples)
-        self.teacher_stats = GaussianStats(descriptor_dim(teacher_channels, descriptor), **kw)
-        self.student_stats = GaussianStats(descriptor_dim(student_channels, descriptor), **kw)
+        kw = dict(shrinkage=shrinkage, min_samples=min_samples)
+        s_momentum = momentum if student_momentum is None else student_momentum
+        self.teacher_stats = GaussianStats(
+            descriptor_dim(teacher_channels, descriptor), momentum=momentum, **kw
+        )
+        self.student_stats = GaussianStats(
+            descriptor_dim(student_channels, descriptor), momentum=s_momentum, **kw
+        )
         self.last_stats: GraphDiagnostics | None = None
 
     @property
@@ -501,6 +514,7 @@ class GraphBuilder(nn.Module):
                     ratio=self.merge_ratio if self.merge else None,
                     merge_instances=self.merge,
                     min_text_nodes=self.min_text_nodes,
+                    merge_text_only=self.merge_text_only,
                 )
             )
         device = w.device

@@ -128,6 +128,7 @@ def merge_text_nodes(
     ratio: float | None = 1.0,
     merge_instances: bool = True,
     min_text_nodes: int = 1,
+    merge_text_only: bool = True,
 ) -> MergeResult:
     """Cluster the RoIs of one image into graph nodes (teacher side; apply the result to both).
 
@@ -145,6 +146,9 @@ def merge_text_nodes(
         ratio: target text / non-text ratio, or None to skip step B.
         merge_instances: run step A.
         min_text_nodes: step B never goes below this many text nodes (if there were that many).
+        merge_text_only: run step B on a page without non-text nodes too. Its target is then
+            ``min_text_nodes``, so all text of such a page collapses into one node; False keeps
+            the step-A nodes of text-only pages (there is no non-text class to rebalance against).
 
     Returns:
         :class:`MergeResult` with the cluster vector and pooled node tensors.
@@ -190,10 +194,11 @@ def merge_text_nodes(
     # Step B: agglomerate step-A text nodes in the teacher's whitened space.
     merges_b = 0
     text_nodes = (type_a == NodeType.TEXT).nonzero().flatten()
-    if ratio is not None:
-        n_nontext = int((type_a == NodeType.NONTEXT).sum())
+    n_nontext = int((type_a == NodeType.NONTEXT).sum())
+    if ratio is not None and (merge_text_only or n_nontext > 0):
         target = max(int(min_text_nodes), int(ratio * n_nontext + 1e-9))
-        merges_b = max(0, text_nodes.numel() - target)
+        # At least one text node stays, whatever the target (0 would need one merge less).
+        merges_b = max(0, min(text_nodes.numel() - 1, text_nodes.numel() - target))
     if merges_b > 0:
         w_a = pool_by_cluster(whiten(z.to(torch.float64), stats), cluster, n_a)
         root = agglomerate(w_a[text_nodes], size_a[text_nodes], merges_b)

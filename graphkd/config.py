@@ -85,6 +85,8 @@ class GraphConfig:
     self_loops_on_merged: bool = False
     shrinkage: Any = "ledoit_wolf"  # ledoit_wolf | oas | a float in [0, 1]
     momentum: float | None = None
+    student_momentum: float | None = None  # None: momentum (see GraphBuilder)
+    merge_text_only: bool = True  # step B on pages without non-text nodes
     descriptor: str = "mean"
     # Samples the running statistics need before they replace the identity / GT fallback.
     min_samples: int | None = None

@@ -7,6 +7,8 @@ is the student: ``distiller(batched_inputs)`` returns the student's detections.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from detectron2.modeling import GeneralizedRCNN
 from detectron2.utils.events import get_event_storage
@@ -120,11 +122,18 @@ class Distiller(nn.Module):
         return build_graph_pair(self.builder, feats, update_stats=True)
 
     def _kd_losses(self, feats: RoIFeatures) -> dict[str, Tensor]:
+        # The graph code (covariances, w w^T products, medians) needs fp32 even under AMP.
+        with torch.autocast(self.device.type, enabled=False):
+            return self._kd_losses_fp32(_to_fp32(feats))
+
+    def _kd_losses_fp32(self, feats: RoIFeatures) -> dict[str, Tensor]:
         teacher_graph = student_graph = None
         if self.builder is not None:
             teacher_graph, student_graph = self._build_graphs(feats)
             self._log_graph_stats()
         cat = torch.cat
+        counts = torch.as_tensor([f.shape[0] for f in feats.teacher_features])
+        roi_image = torch.repeat_interleave(torch.arange(len(counts)), counts).to(self.device)
         return self.kd_loss(
             teacher_graph,
             student_graph,
@@ -135,6 +144,10 @@ class Distiller(nn.Module):
             gt_classes=cat(feats.gt_classes),
             student_fpn=feats.student_fpn,
             teacher_fpn=feats.teacher_fpn,
+            teacher_rois=cat(feats.teacher_features),
+            student_rois=cat(feats.student_features),
+            roi_image=roi_image,
+            roi_is_bg=~cat(feats.is_fg),
         )
 
     def _log_graph_stats(self) -> None:
@@ -146,3 +159,20 @@ class Distiller(nn.Module):
         }
         if scalars:
             get_event_storage().put_scalars(**scalars, smoothing_hint=False)
+
+
+def _to_fp32(feats: RoIFeatures) -> RoIFeatures:
+    """``feats`` with every floating-point tensor in fp32 (AMP may hand over fp16 ones)."""
+
+    def conv(v):
+        if torch.is_tensor(v):
+            return v.float() if v.is_floating_point() else v
+        if isinstance(v, list):
+            return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        return v
+
+    return dataclasses.replace(
+        feats, **{f.name: conv(getattr(feats, f.name)) for f in dataclasses.fields(feats)}
+    )

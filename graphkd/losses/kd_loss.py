@@ -12,9 +12,11 @@ from torch import Tensor, nn
 
 from ..adapter import ChannelAdapter
 from ._utils import GraphLike
+from ._utils import graph_index as _graph_index
+from ._utils import num_graphs as _num_graphs
 from .edge import edge_loss
 from .extras import FPN_LEVELS, box_kd_loss, fpn_feature_loss, logit_kd_loss
-from .node import NODE_MODES, node_loss
+from .node import NODE_MODES, node_loss, node_type_weights, roi_node_loss, roi_roles
 from .structure import structure_loss
 
 __all__ = ["KDLossConfig", "KDLoss", "KD_TERMS"]
@@ -46,8 +48,18 @@ class KDLossConfig:
     node_mode: str = "graphkd"
     # Node-feature adapter: "always" (DSIG) or "when_needed" (identity for equal channels).
     adapter: str = "always"
-    beta: float = 7.5  # bg node weight N_fg / (beta * N_bg)
+    beta: float = 7.5  # bg node weight N_fg / (beta * N_bg) (node_reduce="node")
     text_weight_clip: tuple[float, float] = (0.1, 1.0)
+    # Text weight on pages without non-text nodes (None: the clipped ratio, i.e. its lower end).
+    text_only_weight: float | None = None
+    # "node": MSE of each merged node's mean features; "roi": each RoI's own MSE, weighted by
+    # its node's weight, plus DSIG's bg term (see graphkd.losses.node.roi_node_loss).
+    node_reduce: str = "node"
+    bg_rois: str = "mined"  # node_reduce="roi": bg RoIs distilled: "mined" (graph) or "all"
+    bg_alpha: float = 7.5  # node_reduce="roi": bg weight bg_alpha * N_fg / N_bg (DSIG's code)
+    # Node / edge / structure terms over the images of a batch: "mean", or "sum" (DSIG's code:
+    # the terms grow with the batch size).
+    image_reduction: str = "mean"
     node_type_scale: tuple[float, float, float] = (1.0, 1.0, 1.0)  # (text, nontext, bg) factors
     edge_type_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)  # (tt, tn, nn)
     tau: float = 1.0  # structure-loss softmax temperature
@@ -80,6 +92,15 @@ class KDLossConfig:
         self.fpn_levels = tuple(str(v) for v in self.fpn_levels)
         if self.node_mode not in NODE_MODES:
             raise ValueError(f"node_mode must be one of {NODE_MODES}, got {self.node_mode!r}")
+        for name, allowed in (
+            ("node_reduce", ("node", "roi")),
+            ("bg_rois", ("mined", "all")),
+            ("image_reduction", ("mean", "sum")),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.bg_alpha < 0:
+            raise ValueError(f"bg_alpha must be >= 0, got {self.bg_alpha}")
         if self.adapter not in ("always", "when_needed"):
             raise ValueError(f"adapter must be 'always' or 'when_needed', got {self.adapter!r}")
         if len(self.text_weight_clip) != 2 or not (
@@ -155,6 +176,10 @@ class KDLoss(nn.Module):
         gt_classes: Tensor | Sequence[Tensor] | None = None,
         student_fpn: Mapping[str, Tensor] | None = None,
         teacher_fpn: Mapping[str, Tensor] | None = None,
+        teacher_rois: Tensor | None = None,
+        student_rois: Tensor | None = None,
+        roi_image: Tensor | None = None,
+        roi_is_bg: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Compute the enabled terms.
 
@@ -165,6 +190,9 @@ class KDLoss(nn.Module):
             student_deltas, teacher_deltas, gt_classes, fg_mask: RoI box deltas ``(N, K*4)``,
                 ``(N,)`` GT classes (``K`` = bg), optional fg mask (box term).
             student_fpn, teacher_fpn: level -> ``(B, C, H, W)`` FPN maps (fpn term).
+            teacher_rois, student_rois, roi_image, roi_is_bg: every sampled RoI's pooled
+                features ``(N, C, H, W)`` (the graphs' ``cluster`` order), image index ``(N,)``
+                and background flag ``(N,)`` (node term with ``node_reduce="roi"``).
 
         Returns:
             ``{"loss_kd_<term>": weight * loss}`` for each enabled term.
@@ -180,23 +208,27 @@ class KDLoss(nn.Module):
             raise ValueError(
                 f"KD terms {graph_terms} are enabled but no teacher/student graphs were given"
             )
+        # DSIG's code sums its graph terms over the images of a batch.
+        per_batch = (
+            float(_num_graphs(teacher)) if graph_terms and cfg.image_reduction == "sum" else 1.0
+        )
         if cfg.node:
-            student_x = self.adapter(student.x)
-            losses["loss_kd_node"] = cfg.node_weight * node_loss(
-                teacher,
-                student_x,
-                mode=cfg.node_mode,
-                beta=cfg.beta,
-                text_weight_clip=cfg.text_weight_clip,
-                type_scale=cfg.node_type_scale,
+            losses["loss_kd_node"] = (
+                cfg.node_weight
+                * per_batch
+                * self._node_term(
+                    teacher, student, teacher_rois, student_rois, roi_image, roi_is_bg
+                )
             )
         if cfg.edge:
-            losses["loss_kd_edge"] = cfg.edge_weight * edge_loss(
-                teacher, student, type_weights=cfg.edge_type_weights
+            losses["loss_kd_edge"] = (
+                cfg.edge_weight
+                * per_batch
+                * edge_loss(teacher, student, type_weights=cfg.edge_type_weights)
             )
         if cfg.struct:
-            losses["loss_kd_struct"] = cfg.struct_weight * structure_loss(
-                teacher, student, tau=cfg.tau
+            losses["loss_kd_struct"] = (
+                cfg.struct_weight * per_batch * structure_loss(teacher, student, tau=cfg.tau)
             )
         if cfg.logit:
             _require("logit", student_logits=student_logits, teacher_logits=teacher_logits)
@@ -227,6 +259,37 @@ class KDLoss(nn.Module):
         if cfg.check_finite:
             check_finite(losses)
         return losses
+
+    def _node_term(self, teacher, student, teacher_rois, student_rois, roi_image, roi_is_bg):
+        cfg = self.cfg
+        weights = dict(
+            mode=cfg.node_mode,
+            beta=cfg.beta,
+            text_weight_clip=cfg.text_weight_clip,
+            type_scale=cfg.node_type_scale,
+            text_only_weight=cfg.text_only_weight,
+        )
+        if cfg.node_reduce == "node":
+            return node_loss(teacher, self.adapter(student.x), **weights)
+        _require(
+            "node (node_reduce='roi')",
+            teacher_rois=teacher_rois,
+            student_rois=student_rois,
+            roi_image=roi_image,
+            roi_is_bg=roi_is_bg,
+        )
+        b = _num_graphs(teacher)
+        w_node = node_type_weights(teacher.node_type, _graph_index(teacher), b, **weights)
+        role, w_roi = roi_roles(teacher, roi_image, roi_is_bg, w_node, cfg.bg_rois)
+        return roi_node_loss(
+            teacher_rois.flatten(1),
+            self.adapter(student_rois).flatten(1),
+            roi_image,
+            role,
+            w_roi,
+            b,
+            bg_alpha=cfg.bg_alpha,
+        )
 
     def _num_classes(self, deltas: Tensor | Sequence[Tensor]) -> int:
         if self.num_classes is not None:
