@@ -102,12 +102,12 @@ def test_mobilenet_student_keeps_its_backbone_keys_and_points_to_the_export(tmp_
 def test_inference_settings_are_config_keys_recorded_with_the_model(tmp_path):
     cfg, s_cfg = _cfg("r50_r18")
     assert inference_settings(s_cfg) == InferenceSettings()  # the page defaults
-    assert s_cfg.MODEL.RPN.POST_NMS_TOPK_TEST == cfg.trainer.test.post_nms_topk == 100
-    overrides = ("trainer.test.pre_nms_topk=300", "trainer.test.detections_per_image=20",
+    assert s_cfg.MODEL.RPN.POST_NMS_TOPK_TEST == cfg.trainer.test.post_nms_topk == 300
+    overrides = ("trainer.test.pre_nms_topk=500", "trainer.test.detections_per_image=20",
                  "trainer.test.score_thresh=0.3")  # fmt: skip
     _student_run(tmp_path, "r50_r18", *overrides)
     files = resolve_model(tmp_path)  # what predict / evaluation load
-    assert inference_settings(files.cfg) == InferenceSettings(300, 100, 20, 0.3)
+    assert inference_settings(files.cfg) == InferenceSettings(500, 300, 20, 0.3)
     assert files.dataset_ids == {c: d for d, c in IDS.items()}
     again = load_detector_cfg(str(files.config), test={"post_nms_topk": 5})
     assert inference_settings(again).post_nms_topk == 5
