@@ -146,7 +146,7 @@ class GroupingParams:
     gutter_lines: float = 10.0
     gutter_near: float = 3.0
     inside: float = 0.25
-    furniture_band: float = 0.1
+    furniture_band: float = 0.12
     furniture_gap: float = 2.0
     furniture_width: float = 6.0
 
