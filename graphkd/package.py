@@ -40,6 +40,7 @@ __all__ = [
     "package_run",
     "read_classes",
     "write_model_card",
+    "write_labels",
     "write_student_package",
 ]
 
@@ -87,7 +88,7 @@ def write_student_package(
     cfg.DATASETS.TRAIN = ()
     cfg.DATASETS.TEST = ()
     write_text(out / STUDENT_CONFIG, _dump(cfg))
-    _write_labels(out, classes, text_classes, dataset_ids)
+    write_labels(out, classes, text_classes, dataset_ids)
     return out / STUDENT_CONFIG
 
 
@@ -96,12 +97,14 @@ def _dump(cfg: CfgNode) -> str:
     return (stock_config(cfg) if is_stock_config(cfg) else cfg).dump()
 
 
-def _write_labels(
+def write_labels(
     out: Path,
     classes: Sequence[str],
     text_classes: Sequence[str],
     dataset_ids: Mapping[int, int] | None,
 ) -> None:
+    """``label_map.json`` ({index: name}) and ``classes.json`` (classes, text classes, dataset
+    ids) in ``out``: what predict / evaluate need to write the dataset's category ids."""
     write_json(out / LABEL_MAP, {str(i): name for i, name in enumerate(classes)})
     write_json(
         out / CLASSES,
@@ -273,5 +276,5 @@ def package_run(run_dir: str | os.PathLike) -> Path:
     if found is None:
         raise FileNotFoundError(f"{run_dir} has no {LABEL_MAP}; cannot name the classes.")
     classes, text_classes, ids = found
-    _write_labels(run_dir, classes, text_classes, {d: c for c, d in ids.items()})
+    write_labels(run_dir, classes, text_classes, {d: c for c, d in ids.items()})
     return write_model_card(run_dir)

@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from detectron2.config import CfgNode
@@ -33,6 +34,7 @@ from .losses import KDLoss, KDLossConfig
 from .package import (
     STUDENT_CHECKPOINT,
     STUDENT_CONFIG,
+    write_labels,
     write_model_card,
     write_student_package,
 )
@@ -242,6 +244,13 @@ def teacher_worker(cfg_dict: dict) -> JobResult:
             params=count_parameters(model), train_seconds=train_s, role="teacher", run_dir=out
         )
         write_text(os.path.join(out, "config.yaml"), d2.dump())
+        # The label files let predict.py write the dataset's category ids for the teacher too.
+        write_labels(
+            Path(out),
+            data.classes,
+            data.text_classes,
+            getattr(MetadataCatalog.get(data.val), "thing_dataset_id_to_contiguous_id", None),
+        )
         write_json(os.path.join(out, METRICS), metrics)
         mark_done(out, role="teacher")  # last: the run is complete
     comm.synchronize()

@@ -102,6 +102,16 @@ def teacher(shared_root) -> Path:
     return ckpt
 
 
+def test_teacher_dir_carries_its_label_files(teacher):
+    # Without them predict.py wrote contiguous ids 0..K-1 for a teacher against the json's 1..K.
+    from graphkd.package import read_classes
+
+    label_map = json.loads((teacher.parent / "label_map.json").read_text())
+    classes, _, dataset_ids = read_classes(teacher.parent)
+    assert list(label_map.values()) == classes == ["text", "title", "list", "table", "figure"]
+    assert dataset_ids == {0: 1, 1: 2, 2: 3, 3: 4, 4: 5}
+
+
 @pytest.fixture
 def student_overrides(shared_root, teacher, tmp_path) -> list[str]:
     """TINY + this test's outputs dir + the session's data and teacher."""
