@@ -2,9 +2,9 @@
 into plan + pool stages with named edge attributes).
 
 ``fixtures/builder_reference.pt.gz`` (a gzipped ``torch.save``) holds the inputs (2 text-heavy
-images, C=4, 2x2 pooled features) and, per case, the builder options, the running statistics before the call and what the round-1
-code returned (both graphs, the statistics after the call and the diagnostics). It was written by
-:func:`record` applied to the round-1 builder (``git show 3863e5c:graph/builder.py``, its
+images, C=4, 2x2 pooled features) and, per case, the builder options, the running statistics
+before the call and what the round-1 code returned (both graphs, the statistics after the call and
+the diagnostics). It was written by :func:`record` applied to the round-1 builder (``git show 3863e5c:graph/builder.py``, its
 ``edge_attr`` columns renamed to edge_dist / edge_sim / edge_type). Rewrite it only after a
 deliberate change of the graph semantics::
 
