@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 
-pytest.importorskip("detectron2")
-
 from detectors.synthetic import generate_synthetic  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,8 +15,6 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-pytest.importorskip("detectron2")
-
 from detectors.build import build_detector  # noqa: E402
 from detectors.config import get_detector_cfg  # noqa: E402
 from detectors.synthetic import CLASSES  # noqa: E402

@@ -9,14 +9,11 @@ from importlib import resources
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-
-pytest.importorskip("detectron2")
-
 from detectron2.checkpoint import DetectionCheckpointer  # noqa: E402
 from detectron2.config import get_cfg  # noqa: E402
 from detectron2.modeling import build_model  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
+from hydra import compose, initialize_config_dir
 
 from detectors.dummy import make_dummy_batch  # noqa: E402
 from detectors.synthetic import CLASSES  # noqa: E402

@@ -8,13 +8,10 @@ import json
 import pytest
 import torch
 import yaml
-from hydra import compose, initialize_config_dir
-
-pytest.importorskip("detectron2")
-
 from detectron2.checkpoint import DetectionCheckpointer  # noqa: E402
 from detectron2.config import get_cfg  # noqa: E402
 from detectron2.modeling import build_model  # noqa: E402
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf  # noqa: E402
 
 from detectors.build import build_detector  # noqa: E402
