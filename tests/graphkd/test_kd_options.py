@@ -1,6 +1,7 @@
 """The round-2 KD options: RoI node loss (DSIG's code), image reduction, text-only pages,
 student statistics momentum, and the paired comparison summary."""
 
+import json
 import math
 
 import pytest
@@ -135,3 +136,35 @@ def test_paired_summary():
     assert "| kd=kd | 33.0 | 31.0 | 34.0 |" in md and "2/3" in md
     with pytest.raises(ValueError, match="baseline"):
         paired_summary(70.0, {"kd": {0: 1.0}})
+
+
+def test_run_compare_pairs_runs_and_writes_its_files(tmp_path, monkeypatch):
+    # The jobs are the demo's (tested there); here: which jobs, in which order, and the files.
+    from types import SimpleNamespace
+
+    from graphkd import compare, demo
+
+    cfg = SimpleNamespace(
+        trainer=SimpleNamespace(max_iter=200),
+        pair=SimpleNamespace(student=SimpleNamespace(backbone="R18"),
+                             teacher=SimpleNamespace(backbone="R50")),
+        dataset=SimpleNamespace(name="synthetic", num_val=128),
+    )  # fmt: skip
+    data = SimpleNamespace(classes=("text", "title", "list", "table", "figure"))
+    calls = []
+
+    def student(overrides, kd, seed, run_dir):
+        calls.append((kd, seed, run_dir))
+        return {"AP": {"none": 30.0, "dsig": 40.0, "graphkd": 41.0}[kd] + seed, "per_class": {}}
+
+    monkeypatch.setattr(demo, "_teacher", lambda overrides: (cfg, data, {"AP": 70.0}))
+    monkeypatch.setattr(demo, "_student", student)
+    path = compare.run_compare(["dsig", "graphkd"], [0, 1], outputs=str(tmp_path))
+    assert [(kd, s) for kd, s, _ in calls] == [
+        ("none", 0), ("dsig", 0), ("graphkd", 0), ("none", 1), ("dsig", 1), ("graphkd", 1)
+    ]  # fmt: skip
+    assert calls[0][2] == str(tmp_path / "demo" / "runs" / "none" / "seed0")
+    text = path.read_text()
+    assert "| kd=graphkd | 41.0 | 42.0 |" in text and "+11.0, +11.0" in text
+    saved = json.loads((tmp_path / "compare" / "compare.json").read_text())
+    assert saved["summary"]["graphkd"]["gap_closed"] == pytest.approx(11.0 / 39.5)
