@@ -34,3 +34,24 @@ def parse_kv(
     if missing:
         raise SystemExit(f"error: missing {', '.join(k + '=...' for k in missing)}\n{usage}")
     return out
+
+
+def split_own(
+    argv: Sequence[str], keys: Sequence[str] = (), prefix: str = ""
+) -> tuple[list[str], list[str]]:
+    """Split ``argv`` into a script's own ``key=value`` arguments and the rest (Hydra overrides).
+
+    Own are ``-h`` / ``--help`` and the arguments whose key is in ``keys`` or, with ``prefix``
+    (e.g. ``"bench."``), starts with it; the prefix is removed so the result goes straight to
+    :func:`parse_kv` (which then names any unknown key of the script's own).
+    """
+    own, rest = [], []
+    for arg in argv:
+        key = arg.partition("=")[0].lstrip("+")
+        if arg in ("-h", "--help") or key in keys:
+            own.append(arg)
+        elif prefix and key.startswith(prefix):
+            own.append(arg.lstrip("+")[len(prefix) :])
+        else:
+            rest.append(arg)
+    return own, rest

@@ -30,6 +30,8 @@ import statistics
 import sys
 import time
 
+from detectors.kvargs import parse_kv, split_own
+
 VARIANTS = ("student", "teacher_forward", "dsig", "graphkd")
 
 
@@ -191,17 +193,9 @@ def _in_process(target, *args) -> dict:
 
 
 def main(argv: list[str]) -> dict:
+    own, overrides = split_own(argv, prefix="bench.")
     bench = {"iters": 10, "out": "outputs/bench.json"}
-    overrides = []
-    for arg in argv:
-        key, _, value = arg.partition("=")
-        if key.startswith("bench."):
-            name = key.removeprefix("bench.")
-            if name not in bench:
-                raise SystemExit(f"unknown option {key}; known: {['bench.' + k for k in bench]}")
-            bench[name] = type(bench[name])(value)
-        else:
-            overrides.append(arg)
+    bench.update(parse_kv(own, {k: type(v) for k, v in bench.items()}, (), __doc__))
     cfg = _compose(overrides + ["kd=graphkd"])
     measured = _in_process(_interleaved, overrides, bench["iters"])
     times, kd_forward = measured["step"], measured["kd_forward"]

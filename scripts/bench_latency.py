@@ -42,6 +42,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from detectors.kvargs import parse_kv, split_own
+
 BG_BIAS = 4.0
 TRAINER_FOR_SIZE = {320: "cpu", 800: "gpu"}
 DEFAULTS = {
@@ -211,16 +213,9 @@ def ap_by_proposals(
 
 
 def main(argv: list[str]) -> dict:
-    bench, overrides = dict(DEFAULTS), []
-    for arg in argv:
-        key, _, value = arg.partition("=")
-        if key.startswith("bench."):
-            name = key.removeprefix("bench.")
-            if name not in bench:
-                raise SystemExit(f"unknown option {key}; known: {['bench.' + k for k in bench]}")
-            bench[name] = type(DEFAULTS[name])(value)
-        else:
-            overrides.append(arg)
+    own, overrides = split_own(argv, prefix="bench.")
+    bench = dict(DEFAULTS)
+    bench.update(parse_kv(own, {k: type(v) for k, v in DEFAULTS.items()}, (), __doc__))
     sizes = [int(s) for s in str(bench["sizes"]).split(",") if s]
     unknown = [s for s in sizes if s not in TRAINER_FOR_SIZE]
     if unknown:

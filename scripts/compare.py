@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Compare KD methods over seeds against one teacher (paired per seed).
 
-    python scripts/compare.py methods=none,dsig,graphkd seeds=0,1,2 [outputs=outputs] \
+    python scripts/compare.py methods=none,dsig,graphkd seeds=0,1,2 [outputs=outputs]
         [baseline=none] [any Hydra override, e.g. dataset=docbank trainer.max_iter=100]
 
 Trains the teacher when missing, then one student per (method, seed) (finished ones are reused,
@@ -13,19 +13,15 @@ the baseline, seeds won, and the teacher-student gap closed.
 import logging
 import sys
 
+from detectors.kvargs import parse_kv, split_own
 from graphkd.compare import run_compare
 
 
 def main(argv: list[str]) -> None:
     opts = {"methods": "none,dsig,graphkd", "seeds": "0,1,2", "outputs": "outputs",
             "baseline": "none"}  # fmt: skip
-    overrides = []
-    for arg in argv:
-        key, _, value = arg.partition("=")
-        if key in opts:
-            opts[key] = value
-        else:
-            overrides.append(arg)
+    own, overrides = split_own(argv, opts)
+    opts.update(parse_kv(own, dict.fromkeys(opts, str), (), __doc__))
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s")
     path = run_compare(
         methods=[m for m in opts["methods"].split(",") if m],

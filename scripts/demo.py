@@ -11,21 +11,17 @@ the distilled students (kd=graphkd, kd=dsig) for each seed, evaluates them and w
 import logging
 import sys
 
+from detectors.kvargs import parse_kv, split_own
 from graphkd.demo import run_demo
 
 
 def main(argv: list[str]) -> None:
-    seeds, outputs, overrides = 1, "outputs", []
-    for arg in argv:
-        key, _, value = arg.partition("=")
-        if key == "seeds":
-            seeds = int(value)
-        elif key == "outputs":
-            outputs = value
-        else:
-            overrides.append(arg)
+    own, overrides = split_own(argv, ("seeds", "outputs"))
+    a = parse_kv(own, {"seeds": int, "outputs": str}, (), __doc__)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s")
-    print(run_demo(seeds=seeds, outputs=outputs, overrides=overrides))
+    print(
+        run_demo(seeds=a.get("seeds", 1), outputs=a.get("outputs", "outputs"), overrides=overrides)
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Edge-target headroom: how much of the teacher's edge target a student WITHOUT KD already has.
 
-    python scripts/edge_headroom.py student=outputs/demo/runs/none/seed0 [pages=32] \
+    python scripts/edge_headroom.py student=outputs/demo/runs/none/seed0 [pages=32]
         [any Hydra override naming the dataset / pair / trainer of that run]
 
 For each edge option (descriptor x whitening shrinkage, and DSIG's cosine edges) it builds the
@@ -9,7 +9,7 @@ teacher's and the kd=none student's instance graphs on the same sampled RoIs of 
 pages (running statistics warmed up on the first half, measured on the second half) and prints
 JSON: the Pearson correlation of teacher vs student edge similarities (pooled over all edges, and
 the mean over pages). A correlation near 1 means the student reproduces that target without
-being taught it: little left to distil. Seconds on a CPU; screen options with it before training.
+being taught it: little left to distil. About a minute on 2 CPU cores; screen options with it before training.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from detectron2.data import DatasetCatalog
 from detectron2.utils.events import EventStorage
 from hydra import compose, initialize_config_dir
 
+from detectors.kvargs import parse_kv, split_own
 from detectors.roi_features import extract_roi_features
 from graph import GraphBuilder
 from graphkd.artifacts import graph_options, load_model, resolve_model
@@ -99,20 +100,9 @@ def headroom(student_dir: str, pages: int = 32, overrides: list[str] | None = No
 
 
 def main(argv: list[str]) -> None:
-    student, pages, overrides = None, 32, []
-    for arg in argv:
-        key, _, value = arg.partition("=")
-        if key == "student":
-            student = value
-        elif key == "pages":
-            pages = int(value)
-        else:
-            overrides.append(arg)
-    if student is None:
-        raise SystemExit(
-            "usage: edge_headroom.py student=<run dir of a kd=none student> [pages=32] [overrides]"
-        )
-    print(json.dumps(headroom(student, pages, overrides), indent=2))
+    own, overrides = split_own(argv, ("student", "pages"))
+    a = parse_kv(own, {"student": str, "pages": int}, ("student",), __doc__)
+    print(json.dumps(headroom(a["student"], a.get("pages", 32), overrides), indent=2))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from detectors.kvargs import parse_kv
+from detectors.kvargs import parse_kv, split_own
 
 SPEC = {"checkpoint": str, "model": str, "conv": str, "epochs": int, "hidden": int,
         "layers": int, "lr": float, "dropout": float, "topk": int, "geometry": bool,
@@ -101,9 +101,8 @@ def graph_tensors(builder, pages: list, geometry: bool, topk: int, update_stats:
 
 def main(argv=None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    own = [a for a in argv if a.partition("=")[0].lstrip("+") in SPEC or a in ("-h", "--help")]
+    own, overrides = split_own(argv, SPEC)
     a = parse_kv(own, SPEC, (), __doc__)
-    overrides = [x for x in argv if x not in own]
     seed = a.get("seed", 0)
     if a.get("threads"):
         torch.set_num_threads(a["threads"])  # 1 on a busy machine: OpenMP threads then contend
