@@ -8,14 +8,13 @@ covariance (``edge_dist``, ``edge_sim``, ``edge_type``). Never imports detectron
 """
 
 from .builder import (
-    EDGE_METRICS,
-    SPLIT_MODES,
     GraphBuilder,
     GraphDiagnostics,
     GraphPlan,
     complete_edge_index,
     similarity_from_distance,
 )
+from .config import EDGE_METRICS, SPLIT_MODES, GraphConfig
 from .descriptors import descriptor_dim, node_descriptors
 from .gaussian_stats import GaussianStats, cholesky_with_jitter, shrink_covariance
 from .mahalanobis import (
@@ -34,6 +33,7 @@ __all__ = [
     "EdgeType",
     "GaussianStats",
     "GraphBuilder",
+    "GraphConfig",
     "GraphDiagnostics",
     "GraphPlan",
     "MergeResult",

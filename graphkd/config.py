@@ -13,6 +13,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from detectors.config import InferenceSettings
+from graph.config import GraphConfig
 
 from .losses import KDLossConfig
 
@@ -73,28 +74,9 @@ class PairConfig:
 
 
 @dataclass
-class GraphConfig:
-    """Options of :class:`graph.GraphBuilder`."""
-
-    split_mode: str = "gt"  # gt | covariance | none (DSIG: no text split)
-    merge: bool = True
-    merge_ratio: float = 1.0
-    edge_metric: str = "mahalanobis"  # mahalanobis | cosine (DSIG)
-    bg_threshold: float = 0.6
-    bg_topk: int | None = 64
-    self_loops_on_merged: bool = False
-    shrinkage: Any = "ledoit_wolf"  # ledoit_wolf | oas | a float in [0, 1]
-    momentum: float | None = None
-    student_momentum: float | None = None  # None: momentum (see GraphBuilder)
-    merge_text_only: bool = True  # step B on pages without non-text nodes
-    descriptor: str = "mean"
-    # Samples the running statistics need before they replace the identity / GT fallback.
-    min_samples: int | None = None
-
-
-@dataclass
 class KDConfig:
-    """Which distillation method, its loss terms (:class:`KDLossConfig`) and its graphs."""
+    """Which distillation method, its loss terms (:class:`KDLossConfig`) and its graphs
+    (:class:`graph.GraphConfig`, the builder's own options and defaults)."""
 
     name: str = MISSING
     method: str = MISSING  # none | fitnet | logit | dsig | graphkd

@@ -50,8 +50,9 @@ def _setup(overrides: list[str], kd: str, teacher=None):
     from detectors.build import build_detector
     from detectors.datasets import get_spec
     from detectors.dummy import make_dummy_batch
+    from graphkd.d2config import detector_cfg
     from graphkd.data import DataSplits
-    from graphkd.run import build_distiller, detector_cfg
+    from graphkd.models import build_distiller
 
     torch.manual_seed(0)
     cfg = _compose(overrides + [f"kd={kd}"])

@@ -199,8 +199,9 @@ def main() -> None:
     import torch_geometric
 
     gb = GraphBuilder(
-        TEXT_CLASSES, NUM_CLASSES, teacher_channels=args.channels, student_channels=args.channels
-    )
+        TEXT_CLASSES, NUM_CLASSES, teacher_channels=args.channels, student_channels=args.channels,
+        bg_topk=None,  # every bg RoI above the threshold, as naive_image
+    )  # fmt: skip
     for _ in range(8):  # warm the running statistics so the real (shrunk) covariance is used
         gb.build_pair(**synth_batch(args.batch, 256, args.channels, gen))
     assert gb.teacher_stats.is_ready and gb.student_stats.is_ready

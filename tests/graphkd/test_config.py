@@ -6,8 +6,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from graphkd.cli import CONFIG_DIR
+from graphkd.d2config import detector_cfg
 from graphkd.data import prepare_data
-from graphkd.run import detector_cfg, teacher_command
+from graphkd.models import teacher_command
 
 
 def _compose(overrides: list[str]):
