@@ -221,7 +221,7 @@ def get_detector_cfg(
         min_size: short side of training images (int or tuple for multi-scale training); the
             test size is the largest value.
         max_size: long-side cap; default ``round(max(min_size) * 1333 / 800)``.
-        image_size: alias of ``min_size`` (the name used in the project's contract).
+        image_size: alias of ``min_size``.
         rois_per_image: RoIs sampled per image by the RoI heads (= RoIs seen by distillation).
         fpn_channels: FPN output channels C (detectron2's 256). The 3x3 FPN output and RPN convs
             on p2 cost most of a CPU step at small page sizes; 128 halves it.

@@ -25,7 +25,7 @@ from .mahalanobis import (
 )
 from .merging import MergeResult, agglomerate, merge_text_nodes, pool_by_cluster, union_boxes
 from .mining import background_ce, mine_hard_background
-from .types import EdgeType, NodeType, check_finite, edge_types
+from .types import EdgeType, NodeType, check_tensor_finite, edge_types
 
 __all__ = [
     "EDGE_METRICS",
@@ -41,7 +41,7 @@ __all__ = [
     "agglomerate",
     "background_ce",
     "batched_pairwise_mahalanobis",
-    "check_finite",
+    "check_tensor_finite",
     "cholesky_with_jitter",
     "complete_edge_index",
     "descriptor_dim",

@@ -41,7 +41,7 @@ from .gaussian_stats import GaussianStats
 from .mahalanobis import batched_pairwise_mahalanobis
 from .merging import merge_text_nodes, pool_by_cluster, union_boxes
 from .mining import mine_hard_background
-from .types import NodeType, check_finite, edge_types
+from .types import NodeType, check_tensor_finite, edge_types
 
 __all__ = [
     "GraphBuilder",
@@ -685,7 +685,7 @@ class GraphBuilder(nn.Module):
                         f"{name}[{i}] has shape {tuple(t.shape)}, expected {want} (N = number of "
                         f"RoIs of the image from {name0}; C from teacher/student_channels)"
                     )
-                check_finite(t, f"{name}[{i}]")
+                check_tensor_finite(t, f"{name}[{i}]")
             if self.num_classes is not None and N and int(gt_classes[i].max()) > self.num_classes:
                 raise ValueError(
                     f"gt_classes[{i}] has class {int(gt_classes[i].max())} > num_classes="
