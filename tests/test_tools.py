@@ -19,7 +19,8 @@ from PIL import Image
 
 from detectors.build import build_detector
 from detectors.config import get_detector_cfg
-from detectors.synthetic import CLASSES, generate_synthetic
+from detectors.datasets import get_spec
+from detectors.synthetic import generate_synthetic
 from graph import GraphBuilder
 from graphkd.artifacts import graph_config, load_model, resolve_model
 from graphkd.data import DataSplits
@@ -32,6 +33,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import predict  # noqa: E402
 import visualize_graph  # noqa: E402
 
+CLASSES = get_spec("synthetic").classes
 K = len(CLASSES)
 SMALL = {
     "min_size": 128,
