@@ -12,7 +12,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from detectors.config import InferenceSettings
+from detectors.config import DOC_ASPECT_RATIOS, InferenceSettings, default_anchor_sizes
 from graph.config import GraphConfig
 
 from .losses import KDLossConfig
@@ -109,8 +109,10 @@ class TrainerConfig:
     rois_per_image: int = 128
     # FPN width of teacher and student (detectron2: 256); the graph nodes' feature channels.
     fpn_channels: int = 256
-    anchor_sizes: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
-    anchor_ratios: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.5, 1.0, 2.0])
+    # Anchors of both models; defaults from detectors.config for the page size (one source):
+    # default_anchor_sizes(min_size) and DOC_ASPECT_RATIOS.
+    anchor_sizes: list[int] = "${anchor_sizes:${.min_size}}"  # type: ignore[assignment]
+    anchor_ratios: list[float] = field(default_factory=lambda: list(DOC_ASPECT_RATIOS))
     checkpoint_period: int = 100
     eval_period: int = 0
     log_period: int = 20
@@ -137,6 +139,15 @@ class Config:
     # Filled at run time: Hydra's job directory and the command-line overrides.
     run_dir: str = ""
     overrides: list[str] = field(default_factory=list)
+
+
+def _anchor_sizes(min_size: int) -> list[int]:
+    return list(default_anchor_sizes(int(min_size)))
+
+
+# ``${anchor_sizes:<min_size>}`` in the schema: the trainer's anchor defaults are detectors'.
+if not OmegaConf.has_resolver("anchor_sizes"):
+    OmegaConf.register_new_resolver("anchor_sizes", _anchor_sizes)
 
 
 def register_configs() -> None:
