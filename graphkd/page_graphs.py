@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-from detectron2.data import DatasetMapper
 from detectron2.data import transforms as T
 from detectron2.utils.events import EventStorage
 from torch import nn
 from torch_geometric.data import Data
 
+from detectors.datasets import ImageCheckingMapper
 from detectors.roi_features import extract_roi_features
 from graph import GraphBuilder
 
@@ -30,7 +30,9 @@ def page_input(
     dataset_dict: Mapping, min_size: int, max_size: int, image_format: str = "BGR"
 ) -> dict:
     """A training-style batched input of one page: the image resized as at test time (no flip)
-    and its GT ``instances``, via detectron2's ``DatasetMapper(is_train=True)``.
+    and its GT ``instances``, via detectron2's ``DatasetMapper(is_train=True)`` with the training
+    loader's image checks (:class:`detectors.datasets.ImageCheckingMapper`: an unreadable or
+    wrongly sized image is a ValueError naming the file).
 
     Args:
         dataset_dict: detectron2 dataset dict (file_name, height, width, annotations with
@@ -42,7 +44,7 @@ def page_input(
             f"{dataset_dict.get('file_name')}: the page needs ground-truth 'annotations' to give "
             "RoIs their roles (text / non-text / background)."
         )
-    mapper = DatasetMapper(
+    mapper = ImageCheckingMapper(
         True, augmentations=[T.ResizeShortestEdge(min_size, max_size)], image_format=image_format
     )
     return mapper(dict(dataset_dict))

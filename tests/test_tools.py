@@ -194,3 +194,14 @@ def test_graph_config_of_a_past_run_comes_from_its_saved_config(tiny, tmp_path):
     )
     assert kd == "dsig" and builder.cfg == saved.replace(bg_topk=7) and not loaded
     assert builder.text_lut.tolist()[:K] == [True, True, True, False, False]  # + background
+
+
+def test_page_input_checks_images_as_the_training_loader(tiny, tmp_path):
+    dd = visualize_graph.gt_dataset_dict(str(tiny["gt"]), tiny["pages"][0], list(CLASSES))
+    cut = tmp_path / "cut.jpg"
+    data = tiny["pages"][0].read_bytes()
+    cut.write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(ValueError, match=r"Corrupt or unreadable image: .*cut\.jpg"):
+        page_input({**dd, "file_name": str(cut)}, 128, 128)
+    with pytest.raises(ValueError, match=r"Image size mismatch for .*\.jpg"):  # json != file
+        page_input({**dd, "height": dd["height"] + 7}, 128, 128)
