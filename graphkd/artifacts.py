@@ -24,8 +24,8 @@ from detectors.config import load_detector_cfg
 from detectors.datasets import DATASETS
 from graph import GraphBuilder, GraphConfig
 
-from .package import read_classes
-from .rundir import CONFIG_RESOLVED, RunCheckpointer
+from .package import STUDENT_CHECKPOINT, STUDENT_CONFIG, read_classes
+from .rundir import CONFIG_RESOLVED, TEACHER_CONFIG, RunCheckpointer
 
 __all__ = [
     "ModelFiles",
@@ -37,8 +37,8 @@ __all__ = [
     "resolve_model",
 ]
 
-_CONFIGS = ("student_config.yaml", "config.yaml")
-_WEIGHTS = ("model_student.pth", "model_final.pth")
+_CONFIGS = (STUDENT_CONFIG, TEACHER_CONFIG)
+_WEIGHTS = (STUDENT_CHECKPOINT, "model_final.pth")
 
 
 @dataclass
