@@ -38,13 +38,12 @@ from .package import (
 )
 from .rundir import (
     CONFIG_RESOLVED,
-    METRICS,
     TEACHER_CONFIG,
     mark_done,
     open_run_dir,
     read_metrics,
     seconds_per_iter,
-    write_json,
+    write_metrics,
     write_text,
 )
 
@@ -136,7 +135,7 @@ def teacher_worker(cfg_dict: dict) -> JobResult:
             data.text_classes,
             getattr(MetadataCatalog.get(data.val), "thing_dataset_id_to_contiguous_id", None),
         )
-        write_json(os.path.join(out, METRICS), metrics)
+        write_metrics(out, metrics)
         mark_done(out, role="teacher")  # last: the run is complete
     comm.synchronize()
     return JobResult(out, metrics)
@@ -173,7 +172,7 @@ def distill_worker(cfg_dict: dict) -> JobResult:
         )
         save_student(student, s_cfg, data, out)
         write_text(os.path.join(out, CONFIG_RESOLVED), OmegaConf.to_yaml(cfg, resolve=True))
-        write_json(os.path.join(out, METRICS), metrics)
+        write_metrics(out, metrics)
         write_model_card(out)
         mark_done(out, role="student")  # last: the run is complete
         logger.info(

@@ -59,6 +59,7 @@ __all__ = [
     "seconds_per_iter",
     "torch_save",
     "write_json",
+    "write_metrics",
     "write_text",
 ]
 
@@ -172,6 +173,11 @@ def clear_done(run_dir: str | os.PathLike) -> None:
 def read_metrics(run_dir: str | os.PathLike) -> dict:
     """``metrics.json`` of a run directory."""
     return json.loads((Path(run_dir) / METRICS).read_text())
+
+
+def write_metrics(run_dir: str | os.PathLike, metrics: dict) -> None:
+    """Write ``metrics.json`` (atomically, strict JSON); its one writer is the job, rank 0."""
+    write_json(Path(run_dir) / METRICS, metrics)
 
 
 # --------------------------------------------------------------------------------- train log

@@ -280,3 +280,10 @@ def test_seconds_per_iter_from_the_train_log(tmp_path):
     )
     assert rundir.seconds_per_iter(tmp_path) == 2.0
     assert len(read_train_log(tmp_path, require="time")) == 2
+
+
+def test_metrics_round_trip_as_strict_json(tmp_path):
+    rundir.write_metrics(tmp_path, {"AP": float("nan"), "params": 3})
+    assert (tmp_path / rundir.METRICS).read_text().count("NaN") == 0  # strict JSON: null
+    assert rundir.read_metrics(tmp_path) == {"AP": None, "params": 3}
+    assert _leftovers(tmp_path) == []
