@@ -8,15 +8,13 @@ from importlib import import_module
 
 # name -> submodule; add one line per exported name.
 _LAZY = {
-    # models (config / build / pairs / RoI features)
+    # models (config / build / RoI features)
     "get_detector_cfg": "config",
     "load_detector_cfg": "config",
     "build_detector": "build",
     "load_checkpoint": "build",
     "count_parameters": "build",
     "freeze": "build",
-    "PAIRS": "pairs",
-    "get_pair": "pairs",
     "RoIFeatures": "roi_features",
     "extract_roi_features": "roi_features",
     "make_dummy_batch": "dummy",

@@ -44,7 +44,7 @@ _TV_BUILDERS = {
 _PIXEL_MEAN_BGR = [103.530, 116.280, 123.675]
 _PIXEL_STD_BGR = [57.375, 57.120, 58.395]
 # Document regions are mostly wide and flat (text lines, titles, captions): height/width ratios.
-DOC_ASPECT_RATIOS = (0.1, 0.2, 0.5, 1.0, 2.0)
+DOC_ASPECT_RATIOS = (0.1, 0.25, 0.5, 1.0, 2.0)
 # detectron2's packaged base config (read as a file: detectron2.model_zoo imports pkg_resources).
 _BASE_CONFIG = resources.files("detectron2") / "model_zoo" / "configs" / "Base-RCNN-FPN.yaml"
 
@@ -147,10 +147,10 @@ def parse_backbone(backbone: str) -> tuple[str, int | None]:
 def default_anchor_sizes(min_size: int) -> tuple[int, ...]:
     """One anchor size per FPN level p2-p6, scaled to the page size.
 
-    Small CPU pages (short side <= 512 px) use 8..128 px, which reach single text lines;
-    pages of 513-799 px use 16..256; full-size pages (>= 800 px, the paper's setting) 32..512.
+    Pages under 800 px (the CPU schedules) use 16..256 px; full-size pages (>= 800 px, the
+    paper's setting) detectron2's 32..512. The trainer's defaults (``graphkd.config``) are these.
     """
-    base = 8 if min_size <= 512 else 16 if min_size < 800 else 32
+    base = 16 if min_size < 800 else 32
     return tuple(base * 2**i for i in range(5))
 
 
@@ -221,7 +221,7 @@ def get_detector_cfg(
         min_size: short side of training images (int or tuple for multi-scale training); the
             test size is the largest value.
         max_size: long-side cap; default ``round(max(min_size) * 1333 / 800)``.
-        image_size: alias of ``min_size`` (the name used in the project's contract).
+        image_size: alias of ``min_size``.
         rois_per_image: RoIs sampled per image by the RoI heads (= RoIs seen by distillation).
         fpn_channels: FPN output channels C (detectron2's 256). The 3x3 FPN output and RPN convs
             on p2 cost most of a CPU step at small page sizes; 128 halves it.

@@ -124,11 +124,13 @@ class DatasetSpec:
         return [self.classes.index(c) for c in self.text_classes]
 
 
+PUBLAYNET_TEXT = ("text", "title", "list")  # the text classes of PUBLAYNET_CLASSES
+
 DATASETS: dict[str, DatasetSpec] = {
     "publaynet": DatasetSpec(
         "publaynet",
-        ("text", "title", "list", "table", "figure"),
-        ("text", "title", "list"),
+        PUBLAYNET_CLASSES,
+        PUBLAYNET_TEXT,
         "publaynet",
         {"train": ("train.json", "train"), "val": ("val.json", "val")},
     ),
@@ -182,7 +184,7 @@ DATASETS: dict[str, DatasetSpec] = {
     "docbank": DatasetSpec(
         "docbank",
         PUBLAYNET_CLASSES,
-        ("text", "title", "list"),
+        PUBLAYNET_TEXT,
         "docbank",
         {s: (f"{COCO_DIRS['publaynet']}/{s}.json", "images") for s in ("train", "val", "all")},
     ),
@@ -194,10 +196,11 @@ DATASETS: dict[str, DatasetSpec] = {
         "docbank",
         {s: (f"{COCO_DIRS['docbank']}/{s}.json", "images") for s in ("train", "val", "all")},
     ),
+    # Rendered with PubLayNet's classes (detectors.synthetic).
     "synthetic": DatasetSpec(
         "synthetic",
-        ("text", "title", "list", "table", "figure"),
-        ("text", "title", "list"),
+        PUBLAYNET_CLASSES,
+        PUBLAYNET_TEXT,
         "synthetic",
         {"train": ("train.json", "train"), "val": ("val.json", "val")},
     ),

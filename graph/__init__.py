@@ -8,14 +8,13 @@ covariance (``edge_dist``, ``edge_sim``, ``edge_type``). Never imports detectron
 """
 
 from .builder import (
-    EDGE_METRICS,
-    SPLIT_MODES,
     GraphBuilder,
     GraphDiagnostics,
     GraphPlan,
     complete_edge_index,
     similarity_from_distance,
 )
+from .config import EDGE_METRICS, SPLIT_MODES, GraphConfig
 from .descriptors import descriptor_dim, node_descriptors
 from .gaussian_stats import GaussianStats, cholesky_with_jitter, shrink_covariance
 from .mahalanobis import (
@@ -26,7 +25,7 @@ from .mahalanobis import (
 )
 from .merging import MergeResult, agglomerate, merge_text_nodes, pool_by_cluster, union_boxes
 from .mining import background_ce, mine_hard_background
-from .types import EdgeType, NodeType, check_finite, edge_types
+from .types import EdgeType, NodeType, check_tensor_finite, edge_types
 
 __all__ = [
     "EDGE_METRICS",
@@ -34,6 +33,7 @@ __all__ = [
     "EdgeType",
     "GaussianStats",
     "GraphBuilder",
+    "GraphConfig",
     "GraphDiagnostics",
     "GraphPlan",
     "MergeResult",
@@ -41,7 +41,7 @@ __all__ = [
     "agglomerate",
     "background_ce",
     "batched_pairwise_mahalanobis",
-    "check_finite",
+    "check_tensor_finite",
     "cholesky_with_jitter",
     "complete_edge_index",
     "descriptor_dim",

@@ -28,31 +28,28 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
+from .config import GraphConfig
 from .descriptors import descriptor_dim, node_descriptors
 from .gaussian_stats import GaussianStats
 from .mahalanobis import batched_pairwise_mahalanobis
 from .merging import merge_text_nodes, pool_by_cluster, union_boxes
 from .mining import mine_hard_background
-from .types import NodeType, check_finite, edge_types
+from .types import NodeType, check_tensor_finite, edge_types
 
 __all__ = [
-    "EDGE_METRICS",
-    "SPLIT_MODES",
     "GraphBuilder",
     "GraphDiagnostics",
     "GraphPlan",
     "complete_edge_index",
     "similarity_from_distance",
 ]
-
-EDGE_METRICS = ("mahalanobis", "cosine")
-SPLIT_MODES = ("gt", "covariance", "none")
 
 
 # ----------------------------------------------------------------------------- edge functions
@@ -267,21 +264,12 @@ class GraphBuilder(nn.Module):
         num_classes: K; gt_classes == K (or gt_instance == -1) marks background RoIs.
         teacher_channels, student_channels: C of the pooled features (sets the statistics' D);
             ``teacher_channels`` is the channel count of the model given to :meth:`build`.
-        descriptor: "mean" or "meanmax" (:func:`node_descriptors`).
-        split_mode: "gt", "covariance" or "none".
-        merge: pool text RoIs of one GT instance (step A) and, if ``merge_ratio`` is not None,
-            merge text clusters adaptively (step B).
-        merge_ratio: target text / non-text node ratio for step B (None: step A only).
+        cfg: :class:`GraphConfig` (or a mapping of its fields; None: its defaults): split mode,
+            merging, edge metric, hard-background mining, statistics. Its dataclass holds the
+            only defaults of these options.
         min_text_nodes: step B keeps at least this many text nodes.
-        merge_text_only: run step B on pages without non-text nodes (all their text then merges
-            down to ``min_text_nodes``); False keeps step-A nodes there.
-        edge_metric: "mahalanobis" or "cosine" (DSIG: cosine of flattened node features).
-        bg_threshold, bg_topk: hard background mining (teacher CE vs background >= threshold).
-        self_loops_on_merged: self loops on merged text nodes.
-        shrinkage, momentum, min_samples: passed to both :class:`GaussianStats`.
-        student_momentum: the student statistics' momentum when it should differ from the
-            teacher's (the teacher is frozen, so exact running moments suit it; the student
-            drifts, so an EMA forgets its random-init past). None: ``momentum``.
+        **options: :class:`GraphConfig` fields overriding ``cfg``'s
+            (``GraphBuilder(text, K, merge=False)``); an unknown name raises ``ValueError``.
         check_inputs: validate shapes and finiteness (ValueError on NaN / Inf).
     """
 
@@ -289,56 +277,43 @@ class GraphBuilder(nn.Module):
         self,
         text_classes: Sequence[int] | Tensor = (),
         num_classes: int | None = None,
+        cfg: GraphConfig | Mapping[str, Any] | None = None,
         *,
         teacher_channels: int = 256,
         student_channels: int = 256,
-        descriptor: str = "mean",
-        split_mode: str = "gt",
-        merge: bool = True,
-        merge_ratio: float | None = 1.0,
         min_text_nodes: int = 1,
-        merge_text_only: bool = True,
-        edge_metric: str = "mahalanobis",
-        bg_threshold: float = 0.6,
-        bg_topk: int | None = None,
-        self_loops_on_merged: bool = False,
-        shrinkage: str | float = "ledoit_wolf",
-        momentum: float | None = None,
-        student_momentum: float | None = None,
-        min_samples: int | None = None,
         check_inputs: bool = True,
+        **options: Any,
     ) -> None:
         super().__init__()
-        if split_mode not in SPLIT_MODES:
-            raise ValueError(
-                f"split_mode={split_mode!r} is not supported; use one of {SPLIT_MODES}"
-            )
-        if edge_metric not in EDGE_METRICS:
-            raise ValueError(
-                f"edge_metric={edge_metric!r} is not supported; use one of {EDGE_METRICS}"
-            )
+        cfg = GraphConfig.from_mapping(cfg)
+        if options:
+            cfg = cfg.replace(**options)
+        self.cfg = cfg
         self.register_buffer("text_lut", _text_lookup(text_classes, num_classes), persistent=False)
         self.num_classes = num_classes
         self.teacher_channels = teacher_channels
         self.student_channels = student_channels
-        self.descriptor = descriptor
-        self.split_mode = split_mode
-        self.merge = merge
-        self.merge_ratio = merge_ratio
         self.min_text_nodes = min_text_nodes
-        self.merge_text_only = merge_text_only
-        self.edge_metric = edge_metric
-        self.bg_threshold = bg_threshold
-        self.bg_topk = bg_topk
-        self.self_loops_on_merged = self_loops_on_merged
         self.check_inputs = check_inputs
-        kw = dict(shrinkage=shrinkage, min_samples=min_samples)
-        s_momentum = momentum if student_momentum is None else student_momentum
+        # The options as attributes (read on every build).
+        self.descriptor = cfg.descriptor
+        self.split_mode = cfg.split_mode
+        self.merge = cfg.merge
+        self.merge_ratio = cfg.merge_ratio
+        self.merge_text_only = cfg.merge_text_only
+        self.edge_metric = cfg.edge_metric
+        self.bg_threshold = cfg.bg_threshold
+        self.bg_topk = cfg.bg_topk
+        self.self_loops_on_merged = cfg.self_loops_on_merged
+        kw = dict(shrinkage=cfg.shrinkage, min_samples=cfg.min_samples)
+        momentum = cfg.momentum
+        s_momentum = momentum if cfg.student_momentum is None else cfg.student_momentum
         self.teacher_stats = GaussianStats(
-            descriptor_dim(teacher_channels, descriptor), momentum=momentum, **kw
+            descriptor_dim(teacher_channels, cfg.descriptor), momentum=momentum, **kw
         )
         self.student_stats = GaussianStats(
-            descriptor_dim(student_channels, descriptor), momentum=s_momentum, **kw
+            descriptor_dim(student_channels, cfg.descriptor), momentum=s_momentum, **kw
         )
         self.last_stats: GraphDiagnostics | None = None
 
@@ -710,7 +685,7 @@ class GraphBuilder(nn.Module):
                         f"{name}[{i}] has shape {tuple(t.shape)}, expected {want} (N = number of "
                         f"RoIs of the image from {name0}; C from teacher/student_channels)"
                     )
-                check_finite(t, f"{name}[{i}]")
+                check_tensor_finite(t, f"{name}[{i}]")
             if self.num_classes is not None and N and int(gt_classes[i].max()) > self.num_classes:
                 raise ValueError(
                     f"gt_classes[{i}] has class {int(gt_classes[i].max())} > num_classes="

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from .types import check_finite
+from .types import check_tensor_finite
 
 __all__ = ["GaussianStats", "all_gather_rows", "cholesky_with_jitter", "shrink_covariance"]
 
@@ -234,7 +234,7 @@ class GaussianStats(nn.Module):
         if self.sync:  # before any early exit: every rank must join the collective
             z, flag = all_gather_rows(z, is_text.to(torch.uint8))  # gloo has no bool
             is_text = flag.bool()
-        check_finite(z, "GaussianStats.update(z)")
+        check_tensor_finite(z, "GaussianStats.update(z)")
         if z.shape[0] == 0:
             return
         for c, mask in ((0, ~is_text), (1, is_text)):  # two classes, not a loop over samples
@@ -366,7 +366,7 @@ class GaussianStats(nn.Module):
         Returns:
             (N,) bool.
         """
-        check_finite(z, "GaussianStats.classify(z)")
+        check_tensor_finite(z, "GaussianStats.classify(z)")
         if z.shape[0] == 0:
             return torch.zeros(0, dtype=torch.bool, device=z.device)
         d = self.class_distances(z, whitened)

@@ -7,7 +7,7 @@ from torch import Tensor
 from torch_geometric.utils import to_dense_batch
 
 from .gaussian_stats import GaussianStats, cholesky_with_jitter
-from .types import check_finite
+from .types import check_tensor_finite
 
 __all__ = ["pairwise_euclidean", "whiten", "pairwise_mahalanobis", "batched_pairwise_mahalanobis"]
 
@@ -71,7 +71,7 @@ def pairwise_mahalanobis(z: Tensor, stats: GaussianStats | Tensor | None) -> Ten
     """
     if z.dim() != 2:
         raise ValueError(f"pairwise_mahalanobis expects z of shape (N, D), got {tuple(z.shape)}")
-    check_finite(z, "pairwise_mahalanobis(z)")
+    check_tensor_finite(z, "pairwise_mahalanobis(z)")
     return pairwise_euclidean(whiten(z, stats))
 
 
@@ -97,7 +97,7 @@ def batched_pairwise_mahalanobis(
         raise ValueError(
             f"expected z (N, D) and batch (N,), got {tuple(z.shape)} and {tuple(batch.shape)}"
         )
-    check_finite(z, "batched_pairwise_mahalanobis(z)")
+    check_tensor_finite(z, "batched_pairwise_mahalanobis(z)")
     w, mask = to_dense_batch(whiten(z, stats), batch, batch_size=batch_size)
     # Padded rows would shift the centring in pairwise_euclidean: move them onto each graph's mean.
     n = mask.sum(1, keepdim=True).clamp_min(1).to(w.dtype)

@@ -21,7 +21,7 @@ from torch_geometric.utils import scatter
 
 from .gaussian_stats import GaussianStats
 from .mahalanobis import whiten
-from .types import NodeType, check_finite
+from .types import NodeType, check_tensor_finite
 
 __all__ = ["MergeResult", "merge_text_nodes", "agglomerate", "pool_by_cluster", "union_boxes"]
 
@@ -166,7 +166,7 @@ def merge_text_nodes(
         )
     if ratio is not None and ratio < 0:
         raise ValueError(f"merge ratio must be >= 0 or None, got {ratio}")
-    check_finite(z, "merge_text_nodes(z)")
+    check_tensor_finite(z, "merge_text_nodes(z)")
     device = node_type.device
     z = z.detach()
     keep = torch.ones(N, dtype=torch.bool, device=device) if keep is None else keep.bool()

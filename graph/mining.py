@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .types import check_finite
+from .types import check_tensor_finite
 
 __all__ = ["background_ce", "mine_hard_background"]
 
@@ -38,7 +38,7 @@ def mine_hard_background(
             f"teacher_bg_prob and is_bg must both be (N,), got {tuple(teacher_bg_prob.shape)} "
             f"and {tuple(is_bg.shape)}"
         )
-    check_finite(teacher_bg_prob, "teacher_bg_prob")
+    check_tensor_finite(teacher_bg_prob, "teacher_bg_prob")
     if teacher_bg_prob.numel() and bool((teacher_bg_prob < 0).any() | (teacher_bg_prob > 1).any()):
         raise ValueError("teacher_bg_prob must be probabilities in [0, 1] (apply softmax first)")
     if topk is not None and topk < 0:

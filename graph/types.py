@@ -1,4 +1,5 @@
-"""Node and edge type conventions shared by graph/ and graphkd/ (see CONTRACT: TEXT=0, NONTEXT=1, BG=2)."""
+"""Node and edge types shared by graph/ and graphkd/ (the losses import them from here), and the
+finiteness check of graph/'s inputs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from enum import IntEnum
 import torch
 from torch import Tensor
 
-__all__ = ["NodeType", "EdgeType", "edge_types", "check_finite"]
+__all__ = ["NodeType", "EdgeType", "edge_types", "check_tensor_finite"]
 
 
 class NodeType(IntEnum):
@@ -43,7 +44,7 @@ def edge_types(node_type: Tensor, edge_index: Tensor) -> Tensor:
     return 2 - is_text[edge_index[0]] - is_text[edge_index[1]]
 
 
-def check_finite(t: Tensor, name: str) -> None:
+def check_tensor_finite(t: Tensor, name: str) -> None:
     """Raise a ValueError naming ``name`` when ``t`` holds NaN or Inf."""
     if not t.is_floating_point() or t.numel() == 0:
         return

@@ -10,8 +10,10 @@ config ``.yaml`` or a weights ``.pth`` next to its config can be named.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from detectron2.config import CfgNode
@@ -20,20 +22,23 @@ from detectron2.modeling import GeneralizedRCNN
 from detectors.build import build_detector
 from detectors.config import load_detector_cfg
 from detectors.datasets import DATASETS
+from graph import GraphBuilder, GraphConfig
 
-from .package import read_classes
+from .package import STUDENT_CHECKPOINT, STUDENT_CONFIG, read_classes
+from .rundir import CONFIG_RESOLVED, TEACHER_CONFIG, RunCheckpointer
 
 __all__ = [
     "ModelFiles",
-    "graph_options",
+    "graph_config",
+    "graph_overrides",
     "load_builder_state",
     "load_graph_builder",
     "load_model",
     "resolve_model",
 ]
 
-_CONFIGS = ("student_config.yaml", "config.yaml")
-_WEIGHTS = ("model_student.pth", "model_final.pth")
+_CONFIGS = (STUDENT_CONFIG, TEACHER_CONFIG)
+_WEIGHTS = (STUDENT_CHECKPOINT, "model_final.pth")
 
 
 @dataclass
@@ -152,16 +157,17 @@ def load_model(files: ModelFiles) -> GeneralizedRCNN:
 def load_builder_state(builder: torch.nn.Module, run_dir: str | os.PathLike) -> bool:
     """Load the graph builder's running statistics from a Distiller checkpoint in ``run_dir``.
 
-    Reads ``run_dir/last_checkpoint`` (else ``model_final.pth``) and its ``builder.*`` entries.
-    Returns False (builder untouched) when there is none, e.g. for a ``kd=none`` run.
+    Reads the newest readable checkpoint as a resume would (:meth:`RunCheckpointer.read_last`:
+    ``last_checkpoint``'s file, falling back to an earlier one when it is cut, else
+    ``model_final.pth``) and its ``builder.*`` entries. Returns False (builder untouched) when
+    there is none, e.g. for a ``kd=none`` run.
+
+    Raises:
+        CorruptCheckpointError: when checkpoints exist but none can be read.
     """
-    run_dir = Path(run_dir)
-    last = run_dir / "last_checkpoint"
-    name = last.read_text().strip() if last.is_file() else "model_final.pth"
-    path = run_dir / name
-    if not path.is_file():
+    state = RunCheckpointer(torch.nn.Module(), save_dir=str(run_dir)).read_last()
+    if state is None:
         return False
-    state = torch.load(path, map_location="cpu")
     state = state.get("model", state)
     sub = {k[len("builder.") :]: v for k, v in state.items() if k.startswith("builder.")}
     if not sub:
@@ -170,32 +176,60 @@ def load_builder_state(builder: torch.nn.Module, run_dir: str | os.PathLike) -> 
     return True
 
 
-def graph_options(kd: str | None = None, run_dir: str | os.PathLike | None = None) -> dict:
-    """:class:`graph.GraphBuilder` options: GraphConfig defaults, then ``configs/kd/<kd>.yaml``'s
-    ``graph``, then the run's ``config_resolved.yaml`` ``kd.graph`` when that run used ``kd``
-    (or ``kd`` is None). The returned dict also holds ``"kd"``: the preset used."""
-    from dataclasses import asdict
+def graph_config(
+    kd: str | None = None, run_dir: str | os.PathLike | None = None
+) -> tuple[str, GraphConfig]:
+    """The :class:`graph.GraphConfig` of a student run, or of a ``kd`` preset.
 
+    With ``run_dir`` and a graph method (``kd`` None or the run's own), the options come from the
+    run's saved ``config_resolved.yaml`` (``kd.graph``): the builder it trained with. Otherwise
+    they are those of ``configs/`` composed with ``kd=<kd>`` (default: ``graphkd``), as a new run
+    would use.
+
+    Returns:
+        ``(kd, cfg)``: the kd preset the options belong to and the options.
+    """
     from omegaconf import OmegaConf
 
-    from .cli import CONFIG_DIR  # the checkout's configs/ or the installed package's copy
-    from .config import GraphConfig
+    saved = Path(run_dir) / CONFIG_RESOLVED if run_dir else None
+    run_cfg = OmegaConf.load(saved) if saved and saved.is_file() else None
+    run_kd = str(OmegaConf.select(run_cfg, "kd.name", default="")) if run_cfg else ""
+    if run_cfg is not None and run_kd != "none" and kd in (None, run_kd):
+        return run_kd, GraphConfig.from_mapping(OmegaConf.to_container(run_cfg.kd.graph))
+    kd = kd or "graphkd"
+    from hydra.errors import HydraException
 
-    opts = asdict(GraphConfig())
-    run_kd = None
-    resolved = Path(run_dir) / "config_resolved.yaml" if run_dir else None
-    run_cfg = OmegaConf.load(resolved) if resolved and resolved.is_file() else None
-    if run_cfg is not None:
-        run_kd = str(OmegaConf.select(run_cfg, "kd.name", default=""))
-    kd = kd or (run_kd if run_kd and run_kd != "none" else "graphkd")
-    preset = Path(CONFIG_DIR) / "kd" / f"{kd}.yaml"
-    if preset.is_file():
-        opts.update(OmegaConf.to_container(OmegaConf.load(preset)).get("graph") or {})
-    elif kd not in ("graphkd", "dsig"):
-        raise ValueError(f"kd={kd!r}: no graph preset {preset}; use kd=graphkd or kd=dsig")
-    if run_cfg is not None and run_kd == kd:
-        opts.update(OmegaConf.to_container(run_cfg.kd.graph, resolve=True) or {})
-    return {"kd": kd, **opts}
+    from .cli import compose_config  # the checkout's configs/ or the installed package's copy
+
+    try:
+        composed = compose_config([f"kd={kd}"])
+    except HydraException as e:
+        raise ValueError(f"kd={kd!r}: no such preset in configs/kd/ ({e})") from None
+    return kd, GraphConfig.from_mapping(OmegaConf.to_container(composed.kd.graph, resolve=True))
+
+
+def graph_overrides(args: Sequence[str]) -> dict[str, Any]:
+    """``["merge=false", "bg_topk=8"]`` -> ``{"merge": False, "bg_topk": 8}``, typed and checked
+    against :class:`graph.GraphConfig`'s fields (ValueError naming a wrong key or value)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not args:
+        return {}
+    bad = [a for a in args if "=" not in a]
+    if bad:
+        raise ValueError(f"expected key=value graph options, got {bad}")
+    try:
+        merged = OmegaConf.merge(
+            OmegaConf.structured(GraphConfig), OmegaConf.from_dotlist(list(args))
+        )
+    except OmegaConfBaseException as e:
+        fields = sorted(GraphConfig.__dataclass_fields__)
+        raise ValueError(
+            f"bad graph option in {list(args)}: {e.msg}; graph options: {fields}"
+        ) from None
+    keys = [a.partition("=")[0] for a in args]
+    return {k: merged[k] for k in keys}
 
 
 def load_graph_builder(
@@ -206,25 +240,22 @@ def load_graph_builder(
     run_dir: str | os.PathLike,
     kd: str | None = None,
     overrides: dict | None = None,
-):
+) -> tuple[GraphBuilder, str, bool]:
     """The :class:`graph.GraphBuilder` a student run trained with, sized for this model pair.
 
-    Options come from :func:`graph_options` (then ``overrides``), node feature channels from each
-    model's FPN, and the running statistics from the run's checkpoint (:func:`load_builder_state`).
+    Options come from :func:`graph_config` (then ``overrides``, :class:`graph.GraphConfig`
+    fields), node feature channels from each model's FPN, and the running statistics from the
+    run's checkpoint (:func:`load_builder_state`).
 
     Returns:
         ``(builder, kd, loaded)``: the builder, the kd preset used, whether statistics were loaded.
     """
-    from graph import GraphBuilder
-
-    opts = graph_options(kd, run_dir)
-    kd = opts.pop("kd")
-    opts.update(overrides or {})
+    kd, cfg = graph_config(kd, run_dir)
     builder = GraphBuilder(
-        text_classes=[classes.index(c) for c in text_classes],
-        num_classes=len(classes),
+        [classes.index(c) for c in text_classes],
+        len(classes),
+        cfg.replace(**(overrides or {})),
         teacher_channels=teacher.backbone.output_shape()["p2"].channels,
         student_channels=student.backbone.output_shape()["p2"].channels,
-        **opts,
     )
     return builder, kd, load_builder_state(builder, run_dir)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
 import hydra
+from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
@@ -41,6 +43,13 @@ register_configs()
 logger = logging.getLogger("graphkd")
 
 
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """``configs/config.yaml`` composed with ``overrides``, as the CLIs do, from library code
+    (Hydra's compose API; not inside a running Hydra app)."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
 def _run_dir() -> str:
     return HydraConfig.get().runtime.output_dir
 
@@ -58,7 +67,8 @@ def _distill(cfg: DictConfig) -> float:
 
 
 def _train_teacher(cfg: DictConfig) -> float:
-    from .run import launch_job, teacher_dir, teacher_worker
+    from .models import teacher_dir
+    from .run import launch_job, teacher_worker
 
     _record_overrides(cfg)
     result = launch_job(teacher_worker, cfg, teacher_dir(cfg))

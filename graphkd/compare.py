@@ -115,17 +115,17 @@ def run_compare(
     Runs live where ``make demo`` keeps its students (``<outputs>/demo/runs/<kd>/seed<s>``), so
     the demo and a comparison with the same settings share their jobs.
     """
-    from .demo import _student, _teacher
+    from .jobs import ensure_student, ensure_teacher
 
     methods = list(dict.fromkeys([baseline, *methods]))  # baseline first
     overrides = [f"outputs={outputs}", *overrides]
-    cfg, data, teacher = _teacher(list(overrides))
+    cfg, data, teacher = ensure_teacher(list(overrides))
     runs: dict[str, list[dict]] = {m: [] for m in methods}
     aps: dict[str, dict[int, float]] = {m: {} for m in methods}
     for seed in seeds:  # seed-major: a killed comparison has complete pairs for the first seeds
         for kd in methods:
             run_dir = str(Path(outputs) / "demo" / "runs" / kd / f"seed{seed}")
-            metrics = _student(list(overrides), kd, int(seed), run_dir)
+            metrics = ensure_student(list(overrides), kd, int(seed), run_dir)
             runs[kd].append(metrics)
             aps[kd][int(seed)] = float(metrics["AP"])
     t_ap = float(teacher["AP"])

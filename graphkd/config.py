@@ -12,7 +12,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from detectors.config import InferenceSettings
+from detectors.config import DOC_ASPECT_RATIOS, InferenceSettings, default_anchor_sizes
+from graph.config import GraphConfig
 
 from .losses import KDLossConfig
 
@@ -73,28 +74,9 @@ class PairConfig:
 
 
 @dataclass
-class GraphConfig:
-    """Options of :class:`graph.GraphBuilder`."""
-
-    split_mode: str = "gt"  # gt | covariance | none (DSIG: no text split)
-    merge: bool = True
-    merge_ratio: float = 1.0
-    edge_metric: str = "mahalanobis"  # mahalanobis | cosine (DSIG)
-    bg_threshold: float = 0.6
-    bg_topk: int | None = 64
-    self_loops_on_merged: bool = False
-    shrinkage: Any = "ledoit_wolf"  # ledoit_wolf | oas | a float in [0, 1]
-    momentum: float | None = None
-    student_momentum: float | None = None  # None: momentum (see GraphBuilder)
-    merge_text_only: bool = True  # step B on pages without non-text nodes
-    descriptor: str = "mean"
-    # Samples the running statistics need before they replace the identity / GT fallback.
-    min_samples: int | None = None
-
-
-@dataclass
 class KDConfig:
-    """Which distillation method, its loss terms (:class:`KDLossConfig`) and its graphs."""
+    """Which distillation method, its loss terms (:class:`KDLossConfig`) and its graphs
+    (:class:`graph.GraphConfig`, the builder's own options and defaults)."""
 
     name: str = MISSING
     method: str = MISSING  # none | fitnet | logit | dsig | graphkd
@@ -127,8 +109,10 @@ class TrainerConfig:
     rois_per_image: int = 128
     # FPN width of teacher and student (detectron2: 256); the graph nodes' feature channels.
     fpn_channels: int = 256
-    anchor_sizes: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
-    anchor_ratios: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.5, 1.0, 2.0])
+    # Anchors of both models; defaults from detectors.config for the page size (one source):
+    # default_anchor_sizes(min_size) and DOC_ASPECT_RATIOS.
+    anchor_sizes: list[int] = "${anchor_sizes:${.min_size}}"  # type: ignore[assignment]
+    anchor_ratios: list[float] = field(default_factory=lambda: list(DOC_ASPECT_RATIOS))
     checkpoint_period: int = 100
     eval_period: int = 0
     log_period: int = 20
@@ -155,6 +139,15 @@ class Config:
     # Filled at run time: Hydra's job directory and the command-line overrides.
     run_dir: str = ""
     overrides: list[str] = field(default_factory=list)
+
+
+def _anchor_sizes(min_size: int) -> list[int]:
+    return list(default_anchor_sizes(int(min_size)))
+
+
+# ``${anchor_sizes:<min_size>}`` in the schema: the trainer's anchor defaults are detectors'.
+if not OmegaConf.has_resolver("anchor_sizes"):
+    OmegaConf.register_new_resolver("anchor_sizes", _anchor_sizes)
 
 
 def register_configs() -> None:

@@ -11,118 +11,30 @@ from __future__ import annotations
 import logging
 import os
 import platform
-from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-import yaml
 from detectron2.data import DatasetCatalog
 from detectron2.data.detection_utils import read_image
 from detectron2.engine import DefaultPredictor
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from detectors.config import INFERENCE_KEYS, load_detector_cfg
+from detectors.config import load_detector_cfg
 
 from .artifacts import load_graph_builder, resolve_model
-from .cli import CONFIG_DIR
-from .data import DataSplits, prepare_data
-from .run import (
-    detector_cfg,
-    distill_worker,
-    launch_job,
-    teacher_dir,
-    teacher_worker,
-)
-from .rundir import is_done, read_metrics
-from .visualize import draw_detections, draw_graph_pair, graph_for_page, page_input, side_by_side
+from .data import DataSplits
+from .jobs import config_diff
+from .jobs import ensure_student as _student
+from .jobs import ensure_teacher as _teacher
+from .models import teacher_dir
+from .page_graphs import graph_for_page, page_input
+from .visualize import draw_detections, draw_graph_pair, side_by_side
 
 __all__ = ["METHODS", "config_diff", "run_demo"]
 
 logger = logging.getLogger("graphkd")
 
 METHODS = ("none", "graphkd", "dsig")  # baseline first: the report compares against it
-
-
-def _compose(overrides: list[str]) -> DictConfig:
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("config", overrides=overrides)
-
-
-def _done(run_dir: str) -> dict | None:
-    """The metrics of a finished job in ``run_dir``, None when it is missing or unfinished."""
-    return read_metrics(run_dir) if is_done(run_dir) else None
-
-
-def _flat(tree: Mapping, prefix: str = "") -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = list(value) if isinstance(value, (list, tuple)) else value
-    return out
-
-
-def config_diff(saved: Mapping, current: Mapping, ignore: tuple[str, ...] = ()) -> list[str]:
-    """``"key: saved != current"`` for every dotted key whose value differs (``ignore``: prefixes)."""
-    a, b = _flat(saved), _flat(current)
-    return [
-        f"{k}: {a.get(k, '<missing>')!r} != {b.get(k, '<missing>')!r}"
-        for k in sorted(a.keys() | b.keys())
-        if not k.startswith(ignore) and a.get(k) != b.get(k)
-    ]
-
-
-def _check_reusable(run_dir: str, diff: list[str]) -> None:
-    """A finished (or half-finished: it would resume) run trained with other settings is an error,
-    not something to reuse silently."""
-    if diff:
-        raise RuntimeError(
-            f"{run_dir} holds a run trained with other settings ("
-            + "; ".join(diff[:6])
-            + (" ..." if len(diff) > 6 else "")
-            + "). Delete that folder to retrain it, or pass outputs=<another folder>."
-        )
-
-
-def _teacher(overrides: list[str]) -> tuple[DictConfig, DataSplits, dict]:
-    cfg = _compose(overrides + ["kd=none", "trainer.resume=true"])
-    data = prepare_data(cfg.dataset)
-    out = teacher_dir(cfg)
-    saved = os.path.join(out, "config.yaml")
-    if os.path.isfile(saved):
-        current = detector_cfg(cfg, "teacher", data)
-        with open(saved) as f:
-            # Test-time settings do not change the trained weights.
-            ignore = ("OUTPUT_DIR", *INFERENCE_KEYS.values())
-            diff = config_diff(yaml.safe_load(f), yaml.safe_load(current.dump()), ignore)
-        _check_reusable(out, diff)
-    metrics = _done(out) if os.path.isfile(cfg.teacher_checkpoint) else None
-    if metrics is None:
-        logger.info("demo: training the teacher (%s) -> %s", cfg.pair.teacher.backbone, out)
-        metrics = launch_job(teacher_worker, cfg, out).metrics
-    else:
-        logger.info("demo: reusing the teacher in %s", out)
-    return cfg, data, metrics
-
-
-def _student(overrides: list[str], kd: str, seed: int, run_dir: str) -> dict:
-    cfg = _compose(overrides + [f"kd={kd}", f"trainer.seed={seed}", "trainer.resume=true"])
-    saved = os.path.join(run_dir, "config_resolved.yaml")
-    if os.path.isfile(saved):
-        keep = ("dataset", "pair", "kd", "trainer")
-        diff = config_diff(
-            {k: v for k, v in OmegaConf.to_container(OmegaConf.load(saved)).items() if k in keep},
-            {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k in keep},
-            ignore=("trainer.resume", "trainer.test."),
-        )
-        _check_reusable(run_dir, diff)
-    metrics = _done(run_dir)
-    if metrics is None:
-        logger.info("demo: kd=%s seed=%d -> %s", kd, seed, run_dir)
-        metrics = launch_job(distill_worker, cfg, run_dir).metrics
-    return metrics
 
 
 def _figures(out: Path, cfg: DictConfig, data: DataSplits, runs: dict[str, str]) -> dict[str, Path]:

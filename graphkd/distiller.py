@@ -15,6 +15,7 @@ from detectron2.utils.events import get_event_storage
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
+from detectors.build import freeze
 from detectors.roi_features import RoIFeatures, extract_roi_features
 from graph import GraphBuilder
 
@@ -82,9 +83,7 @@ class Distiller(nn.Module):
                     f"teacher predicts {t_k} classes but the student {s_k}: train the teacher on "
                     "the same dataset (same class list) as the student"
                 )
-            teacher.eval()
-            for p in teacher.parameters():
-                p.requires_grad_(False)
+            freeze(teacher)
         self.student = student
         self._teacher = (teacher,)  # a tuple hides it from nn.Module's registry (see above)
         self.kd_loss = kd_loss if method != "none" else None

@@ -29,7 +29,7 @@ from omegaconf import OmegaConf
 from detectors.config import inference_settings, load_detector_cfg
 from detectors.export import is_stock_config, stock_config
 
-from .rundir import METRICS, torch_save, write_json, write_text
+from .rundir import CONFIG_RESOLVED, METRICS, torch_save, write_json, write_text
 
 __all__ = [
     "CLASSES",
@@ -154,7 +154,7 @@ def write_model_card(run_dir: str | os.PathLike) -> Path:
     """``MODEL_CARD.md`` of a finished student run, from its config, metrics and class files."""
     run_dir = Path(run_dir)
     s_cfg = load_detector_cfg(str(run_dir / STUDENT_CONFIG))
-    resolved = run_dir / "config_resolved.yaml"
+    resolved = run_dir / CONFIG_RESOLVED
     cfg = OmegaConf.load(resolved) if resolved.is_file() else None
     metrics = json.loads((run_dir / METRICS).read_text()) if (run_dir / METRICS).is_file() else {}
     classes, text_classes, _ = read_classes(run_dir) or ([], [], {})

@@ -21,12 +21,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import rundir  # noqa: E402
-from .visualize import (  # noqa: E402,F401  (re-exported for the demo)
+from .visualize import (  # noqa: E402,F401  (re-exported)
     draw_detections,
     draw_graph_pair,
     draw_instance_graph,
-    graph_for_page,
-    page_input,
     side_by_side,
 )
 
@@ -36,13 +34,10 @@ __all__ = [
     "draw_graph_pair",
     "draw_instance_graph",
     "gap_closed",
-    "graph_for_page",
     "mean_std",
     "metrics_table",
-    "page_input",
     "plot_ap_bars",
     "plot_losses",
-    "read_train_log",
     "side_by_side",
     "verdict",
     "write_report",
@@ -222,11 +217,6 @@ def write_report(
 
 
 # -------------------------------------------------------------------------------- plots
-def read_train_log(path: str | os.PathLike) -> list[dict]:
-    """Training records (those with ``total_loss``) of a ``train_log.json`` or its run dir."""
-    return [r for r in rundir.read_train_log(path) if "total_loss" in r]
-
-
 def plot_losses(run_dirs: Mapping[str, str | os.PathLike], out_png: str | os.PathLike) -> Path:
     """Total loss and detector loss (cls + box + RPN, without KD terms) per method vs iteration.
 
@@ -235,7 +225,7 @@ def plot_losses(run_dirs: Mapping[str, str | os.PathLike], out_png: str | os.Pat
     """
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for name, run in run_dirs.items():
-        recs = read_train_log(run)
+        recs = rundir.read_train_log(run, require="total_loss")  # training steps only
         it = [r["iteration"] for r in recs]
         total = [r["total_loss"] for r in recs]
         det = [sum(r.get(k, 0.0) for k in DETECTOR_LOSSES) for r in recs]

@@ -22,15 +22,13 @@ from detectron2.utils.env import seed_all_rng
 from detectron2.utils.logger import setup_logger
 from omegaconf import DictConfig, OmegaConf
 
-from detectors.build import build_detector, count_parameters, load_checkpoint
-from detectors.config import get_detector_cfg
-from graph import GraphBuilder
+from detectors.build import build_detector, count_parameters
 
 from . import engine
-from .config import Config, to_config
+from .config import to_config
+from .d2config import detector_cfg
 from .data import DataSplits, prepare_data
-from .distiller import Distiller
-from .losses import KDLoss, KDLossConfig
+from .models import build_distiller, build_teacher, teacher_command, teacher_dir
 from .package import (
     STUDENT_CHECKPOINT,
     STUDENT_CONFIG,
@@ -39,24 +37,31 @@ from .package import (
     write_student_package,
 )
 from .rundir import (
-    METRICS,
-    clear_done,
+    CONFIG_RESOLVED,
+    TEACHER_CONFIG,
     mark_done,
+    open_run_dir,
     read_metrics,
-    read_train_log,
-    write_json,
+    seconds_per_iter,
+    write_metrics,
     write_text,
 )
 
 __all__ = [
+    "JobResult",
+    "distill_worker",
+    "launch_job",
+    "log_to",
+    "save_student",
+    "teacher_worker",
+    # re-exported for existing callers; homes: graphkd.package, .models, .d2config
     "STUDENT_CHECKPOINT",
     "STUDENT_CONFIG",
     "build_distiller",
+    "build_teacher",
     "detector_cfg",
-    "distill_worker",
-    "launch_job",
     "teacher_command",
-    "teacher_worker",
+    "teacher_dir",
 ]
 
 logger = logging.getLogger("graphkd")
@@ -66,127 +71,6 @@ logger = logging.getLogger("graphkd")
 class JobResult:
     run_dir: str
     metrics: dict
-
-
-def detector_cfg(cfg: Config | DictConfig, role: str, data: DataSplits) -> CfgNode:
-    """detectron2 config of the teacher or the student (model + solver + data) for ``cfg``."""
-    model = cfg.pair.teacher if role == "teacher" else cfg.pair.student
-    t = cfg.trainer
-    d2 = get_detector_cfg(
-        model.backbone,
-        len(data.classes),
-        norm=model.norm,
-        min_size=t.min_size,
-        max_size=t.max_size,
-        rois_per_image=t.rois_per_image,
-        # a model's own settings (e.g. a teacher trained elsewhere), else the shared ones
-        fpn_channels=model.fpn_channels or t.fpn_channels,
-        anchor_sizes=list(model.anchor_sizes or t.anchor_sizes),
-        aspect_ratios=list(model.anchor_ratios or t.anchor_ratios),
-        weights=model.weights,
-        device=t.device,
-        test=OmegaConf.to_container(t.test, resolve=True),
-    )
-    max_iter = t.teacher_max_iter if role == "teacher" else t.max_iter
-    d2.DATASETS.TRAIN = (data.train,)
-    d2.DATASETS.TEST = (data.val,)
-    d2.DATALOADER.NUM_WORKERS = t.dataloader_workers
-    d2.SOLVER.IMS_PER_BATCH = t.ims_per_batch
-    d2.SOLVER.BASE_LR = t.base_lr
-    d2.SOLVER.MOMENTUM = t.momentum
-    d2.SOLVER.WEIGHT_DECAY = t.weight_decay
-    d2.SOLVER.MAX_ITER = max_iter
-    d2.SOLVER.WARMUP_ITERS = min(t.warmup_iters, max_iter)
-    # fvcore wants strictly increasing milestones inside (0, max_iter).
-    d2.SOLVER.STEPS = tuple(sorted({int(f * max_iter) for f in t.lr_steps} - {0} - {max_iter}))
-    d2.SOLVER.CHECKPOINT_PERIOD = t.checkpoint_period
-    d2.SOLVER.AMP.ENABLED = t.amp
-    if t.clip_grad > 0:
-        d2.SOLVER.CLIP_GRADIENTS.ENABLED = True
-        d2.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "norm"
-        d2.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = t.clip_grad
-    d2.TEST.EVAL_PERIOD = t.eval_period
-    d2.SEED = t.seed
-    return d2
-
-
-# Overrides that change the student run but not which teacher it needs.
-_STUDENT_ONLY = (
-    "kd",
-    "trainer.seed",
-    "trainer.resume",
-    "trainer.max_iter",
-    "pair=",
-    "dataset=",
-    "pair.student",
-)
-
-
-def teacher_command(cfg: Config | DictConfig) -> str:
-    """The command that trains the teacher ``cfg`` expects (with the run's relevant overrides)."""
-    extra = [o for o in cfg.overrides if not o.lstrip("+~").startswith(_STUDENT_ONLY)]
-    return " ".join(
-        ["python scripts/train_teacher.py", f"dataset={cfg.dataset.name}", f"pair={cfg.pair.name}"]
-        + extra
-    )
-
-
-def teacher_dir(cfg: Config | DictConfig) -> str:
-    return os.path.dirname(cfg.teacher_checkpoint)
-
-
-def build_teacher(cfg: Config | DictConfig, data: DataSplits) -> torch.nn.Module:
-    """The frozen teacher from ``cfg.teacher_checkpoint`` (clear error with the fix if missing)."""
-    d2 = detector_cfg(cfg, "teacher", data)
-    d2.MODEL.WEIGHTS = ""
-    teacher = build_detector(d2)
-    path = cfg.teacher_checkpoint
-    hint = f"Train the teacher first:\n    {teacher_command(cfg)}"
-    load_checkpoint(teacher, path, d2, hint=hint)
-    teacher.eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    return teacher
-
-
-def build_distiller(
-    cfg: Config | DictConfig, data: DataSplits, teacher: torch.nn.Module | None = None
-) -> tuple[Distiller, CfgNode]:
-    """Student (+ teacher, graph builder and KD losses unless ``kd=none``) and its d2 config.
-
-    ``teacher`` defaults to the frozen model loaded from ``cfg.teacher_checkpoint``.
-    """
-    s_cfg = detector_cfg(cfg, "student", data)
-    seed_all_rng(cfg.trainer.seed)  # same student init for every kd method
-    student = build_detector(s_cfg)
-    method = cfg.kd.method
-    if method == "none":
-        return Distiller(student, None, None, method="none"), s_cfg
-    if teacher is None:
-        teacher = build_teacher(cfg, data)
-    channels = s_cfg.MODEL.FPN.OUT_CHANNELS
-    t_channels = teacher.backbone.output_shape()["p2"].channels
-    loss_cfg = KDLossConfig.from_mapping(OmegaConf.to_container(cfg.kd.loss, resolve=True))
-    kd_loss = KDLoss(
-        loss_cfg,
-        student_channels=channels,
-        teacher_channels=t_channels,
-        num_classes=len(data.classes),
-    ).to(s_cfg.MODEL.DEVICE)
-    builder = None
-    if method in ("dsig", "graphkd"):
-        g = OmegaConf.to_container(cfg.kd.graph, resolve=True)
-        builder = GraphBuilder(
-            text_classes=data.text_class_ids,
-            num_classes=len(data.classes),
-            teacher_channels=t_channels,
-            student_channels=channels,
-            **g,
-        ).to(s_cfg.MODEL.DEVICE)
-    distiller = Distiller(
-        student, teacher, kd_loss, builder, method=method, start_iter=cfg.kd.start_iter
-    )
-    return distiller, s_cfg
 
 
 _LOGGERS = {"detectron2": "d2", "graphkd": "gkd", "detectors": "detectors"}
@@ -208,9 +92,9 @@ def log_to(run_dir: str) -> None:
 
 def _setup(cfg_dict: dict) -> tuple[DictConfig, DataSplits]:
     cfg = to_config(cfg_dict)
-    os.makedirs(cfg.run_dir, exist_ok=True)
-    if comm.is_main_process():  # not finished until this job says so again
-        clear_done(cfg.run_dir)
+    # rank 0 also clears the done marker (not finished until this job says so again) and the
+    # temporary files of a killed earlier job
+    open_run_dir(cfg.run_dir, main_process=comm.is_main_process())
     log_to(cfg.run_dir)
     data = prepare_data(cfg.dataset)
     return cfg, data
@@ -243,7 +127,7 @@ def teacher_worker(cfg_dict: dict) -> JobResult:
         metrics.update(
             params=count_parameters(model), train_seconds=train_s, role="teacher", run_dir=out
         )
-        write_text(os.path.join(out, "config.yaml"), d2.dump())
+        write_text(os.path.join(out, TEACHER_CONFIG), d2.dump())
         # The label files let predict.py write the dataset's category ids for the teacher too.
         write_labels(
             Path(out),
@@ -251,7 +135,7 @@ def teacher_worker(cfg_dict: dict) -> JobResult:
             data.text_classes,
             getattr(MetadataCatalog.get(data.val), "thing_dataset_id_to_contiguous_id", None),
         )
-        write_json(os.path.join(out, METRICS), metrics)
+        write_metrics(out, metrics)
         mark_done(out, role="teacher")  # last: the run is complete
     comm.synchronize()
     return JobResult(out, metrics)
@@ -278,7 +162,7 @@ def distill_worker(cfg_dict: dict) -> JobResult:
         metrics.update(
             params=count_parameters(student),
             train_seconds=train_s,
-            seconds_per_iter=_seconds_per_iter(out),
+            seconds_per_iter=seconds_per_iter(out),
             kd=cfg.kd.name,
             pair=cfg.pair.name,
             dataset=cfg.dataset.name,
@@ -287,8 +171,8 @@ def distill_worker(cfg_dict: dict) -> JobResult:
             run_dir=out,
         )
         save_student(student, s_cfg, data, out)
-        write_text(os.path.join(out, "config_resolved.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
-        write_json(os.path.join(out, METRICS), metrics)
+        write_text(os.path.join(out, CONFIG_RESOLVED), OmegaConf.to_yaml(cfg, resolve=True))
+        write_metrics(out, metrics)
         write_model_card(out)
         mark_done(out, role="student")  # last: the run is complete
         logger.info(
@@ -315,13 +199,6 @@ def save_student(student: torch.nn.Module, s_cfg: CfgNode, data: DataSplits, out
         getattr(MetadataCatalog.get(data.val), "thing_dataset_id_to_contiguous_id", None),
     )
     return os.path.abspath(os.path.join(os.path.dirname(config), STUDENT_CHECKPOINT))
-
-
-def _seconds_per_iter(out: str) -> float | None:
-    if not os.path.isfile(os.path.join(out, engine.TRAIN_LOG)):
-        return None
-    times = [rec["time"] for rec in read_train_log(out) if "time" in rec]
-    return sum(times) / len(times) if times else None
 
 
 def launch_job(worker, cfg: DictConfig, run_dir: str):

@@ -7,13 +7,16 @@ Owners (only rank 0 writes):
 - ``train_log.json``: detectron2's ``JSONWriter`` (one line per logged iteration, appended);
   :func:`repair_train_log` cuts it back to the checkpoint a run resumes from;
 - ``coco_instances_results.json``: the evaluator (``detectors.evaluation.COCOBoxEvaluator``);
-- ``metrics.json`` and the student files: the job (``graphkd.run``);
+- ``metrics.json``, ``config_resolved.yaml`` (the composed GraphKD config), ``config.yaml`` (a
+  teacher's detectron2 config) and the student package (``graphkd.package``): the job
+  (``graphkd.run``);
 - ``job_done.json``: the job, written LAST (:func:`mark_done`). A run directory is finished
   exactly when it holds this marker; a killed job never does (:func:`clear_done` removes it
   when a job starts).
 
 Every writer here writes to a temporary file in the same folder and renames it over the target:
-a kill or a full disk leaves the previous file (or none), never half of one.
+a kill or a full disk leaves the previous file (or none), never half of one; the temporary files
+a killed process leaves are removed when a job next opens the directory (:func:`open_run_dir`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlparse
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
@@ -35,8 +39,11 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectors.evaluation import to_jsonable
 
 __all__ = [
+    "CONFIG_RESOLVED",
     "DONE",
+    "LAST_CHECKPOINT",
     "METRICS",
+    "TEACHER_CONFIG",
     "TRAIN_LOG",
     "CorruptCheckpointError",
     "RunCheckpointer",
@@ -44,11 +51,15 @@ __all__ = [
     "clear_done",
     "is_done",
     "mark_done",
+    "open_run_dir",
     "read_metrics",
     "read_train_log",
+    "remove_stale_temporaries",
     "repair_train_log",
+    "seconds_per_iter",
     "torch_save",
     "write_json",
+    "write_metrics",
     "write_text",
 ]
 
@@ -58,9 +69,19 @@ METRICS = "metrics.json"
 DONE = "job_done.json"
 # detectron2's JSONWriter lines (one per log period), holding each logged iteration's own values
 TRAIN_LOG = "train_log.json"
+CONFIG_RESOLVED = "config_resolved.yaml"  # a student run's composed, resolved GraphKD config
+TEACHER_CONFIG = "config.yaml"  # a teacher run's detectron2 config
+LAST_CHECKPOINT = "last_checkpoint"  # detectron2's pointer to the newest checkpoint
 
 
 # ----------------------------------------------------------------------------- atomic writes
+_TMP = re.compile(r"\.tmp(\d+)$")
+
+
+def _tmp_path(path: str) -> str:
+    return f"{path}.tmp{os.getpid()}"
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: bool = False):
     """Write ``path`` through ``write(file)`` on a temporary file, fsync, then ``os.replace``.
 
@@ -68,7 +89,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], binary: b
     previous content.
     """
     path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
+    tmp = _tmp_path(path)
     try:
         with open(tmp, "wb" if binary else "w") as f:
             write(f)
@@ -94,6 +115,46 @@ def torch_save(obj: Any, path: str | os.PathLike) -> None:
     atomic_write(path, lambda f: torch.save(obj, f), binary=True)
 
 
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def remove_stale_temporaries(run_dir: str | os.PathLike) -> list[Path]:
+    """Remove the ``*.tmp<pid>`` files of :func:`atomic_write` left in ``run_dir`` by processes
+    that no longer run (killed mid-write); returns the removed paths."""
+    removed = []
+    for path in Path(run_dir).glob("*.tmp*"):
+        m = _TMP.search(path.name)
+        if m and path.is_file() and not _pid_alive(int(m.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    if removed:
+        logger.info("%s: removed %d temporary file(s) of killed writes", run_dir, len(removed))
+    return removed
+
+
+def open_run_dir(run_dir: str | os.PathLike, main_process: bool = True) -> Path:
+    """Create ``run_dir`` for a job that starts (or resumes) in it.
+
+    The main process also removes stale temporary files (:func:`remove_stale_temporaries`) and
+    the finished-job marker (:func:`clear_done`): until the job says so again, it is not done.
+    """
+    path = Path(run_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    if main_process:
+        remove_stale_temporaries(path)
+        clear_done(path)
+    return path
+
+
 # ------------------------------------------------------------------------ finished-job marker
 def mark_done(run_dir: str | os.PathLike, **info: Any) -> None:
     """Mark ``run_dir`` finished: call after every other file of the job is written."""
@@ -114,6 +175,11 @@ def read_metrics(run_dir: str | os.PathLike) -> dict:
     return json.loads((Path(run_dir) / METRICS).read_text())
 
 
+def write_metrics(run_dir: str | os.PathLike, metrics: dict) -> None:
+    """Write ``metrics.json`` (atomically, strict JSON); its one writer is the job, rank 0."""
+    write_json(Path(run_dir) / METRICS, metrics)
+
+
 # --------------------------------------------------------------------------------- train log
 def _parse(lines: list[str]) -> list[tuple[int, dict]]:
     """(line index, record) of the lines that are whole JSON objects with an iteration and at
@@ -129,17 +195,28 @@ def _parse(lines: list[str]) -> list[tuple[int, dict]]:
     return out
 
 
-def read_train_log(path: str | os.PathLike) -> list[dict]:
+def read_train_log(path: str | os.PathLike, require: str | None = None) -> list[dict]:
     """The records of a ``train_log.json`` (or of its run dir), in file order.
 
-    Lines that are not whole records (see :func:`repair_train_log`) are left out.
+    Lines that are not whole records (see :func:`repair_train_log`) are left out, and with
+    ``require`` the records without that key (e.g. ``"total_loss"``: training steps, not
+    validation-only records).
     """
     path = Path(path)
     if path.is_dir():
         path = path / TRAIN_LOG
     if not path.is_file():
         raise FileNotFoundError(f"No training log {str(path)!r} (written by graphkd.engine.train)")
-    return [rec for _, rec in _parse(path.read_text().splitlines())]
+    recs = [rec for _, rec in _parse(path.read_text().splitlines())]
+    return recs if require is None else [r for r in recs if require in r]
+
+
+def seconds_per_iter(run_dir: str | os.PathLike) -> float | None:
+    """Mean logged ``time`` per iteration of a run's train log; None without a log or times."""
+    if not (Path(run_dir) / TRAIN_LOG).is_file():
+        return None
+    times = [rec["time"] for rec in read_train_log(run_dir, require="time")]
+    return sum(times) / len(times) if times else None
 
 
 def repair_train_log(path: str | os.PathLike, next_iter: int) -> int:
@@ -214,7 +291,7 @@ class RunCheckpointer(DetectionCheckpointer):
         self.tag_last_checkpoint(basename)
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
-        write_text(os.path.join(self.save_dir, "last_checkpoint"), last_filename_basename)
+        write_text(os.path.join(self.save_dir, LAST_CHECKPOINT), last_filename_basename)
 
     def _load_file(self, f: str) -> dict[str, Any]:
         try:
@@ -235,9 +312,9 @@ class RunCheckpointer(DetectionCheckpointer):
                 found.append((int(m.group(1)), path))
         return [p for _, p in sorted(found, reverse=True)]
 
-    def resume_or_load(self, path: str, *, resume: bool = True) -> dict[str, Any]:
-        if not (resume and self.has_checkpoint()):
-            return super().resume_or_load(path, resume=resume)
+    def _first_readable(self, load: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+        """``load(f)`` of the newest readable checkpoint: ``last_checkpoint``'s file, else the
+        newest earlier ``model_XXXXXXX.pth`` (with a warning naming the unreadable file)."""
         last = self.get_checkpoint_file()
         errors = []
         for candidate in [last, *self._older_checkpoints(last)]:
@@ -245,16 +322,37 @@ class RunCheckpointer(DetectionCheckpointer):
                 errors.append(f"checkpoint {candidate} is missing")
                 continue
             try:
-                loaded = self.load(candidate)
+                loaded = load(candidate)
             except CorruptCheckpointError as e:
                 errors.append(str(e))
                 logger.warning("%s; trying the previous checkpoint", e)
                 continue
             if candidate != last:
-                logger.warning("Resuming from %s instead of the unreadable %s", candidate, last)
+                logger.warning("Using %s instead of the unreadable %s", candidate, last)
             return loaded
         raise CorruptCheckpointError(
-            f"No readable checkpoint to resume from in {self.save_dir}: "
+            f"No readable checkpoint in {self.save_dir}: "
             + "; ".join(errors)
             + ". Delete the run directory (or set trainer.resume=false) to train from scratch."
         )
+
+    def resume_or_load(self, path: str, *, resume: bool = True) -> dict[str, Any]:
+        if not (resume and self.has_checkpoint()):
+            return super().resume_or_load(path, resume=resume)
+        return self._first_readable(self.load)
+
+    def read_last(self) -> dict[str, Any] | None:
+        """The raw content (``{"model": state_dict, ...}``) of the newest readable checkpoint,
+        with the same fallback as a resume; None when the directory has none."""
+        if self.has_checkpoint():
+            return self._first_readable(self._read_file)
+        final = os.path.join(self.save_dir, "model_final.pth")
+        return self._read_file(final) if os.path.isfile(final) else None
+
+    def _read_file(self, f: str) -> dict[str, Any]:
+        """:meth:`_load_file` outside ``load`` (which it otherwise asserts it is called from)."""
+        self._parsed_url_during_load = urlparse(f)  # as DetectionCheckpointer.load sets it
+        try:
+            return self._load_file(f)
+        finally:
+            self._parsed_url_during_load = None

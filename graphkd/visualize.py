@@ -1,9 +1,7 @@
 """Figures of pages: detections (detectron2's ``Visualizer``) and instance graphs (matplotlib).
 
-``graph_for_page`` builds the teacher's and the student's instance graphs of one page exactly as
-distillation does (student RoI sampling, both models' pooled features, :class:`graph.GraphBuilder`)
-and returns them with boxes in the ORIGINAL image's pixel coordinates, ready for
-:func:`draw_instance_graph`.
+Drawing only: the graphs to draw come from :func:`graphkd.page_graphs.graph_for_page` (boxes in
+the ORIGINAL image's pixel coordinates), the detections from a predictor.
 """
 
 from __future__ import annotations
@@ -18,22 +16,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from detectron2.data import DatasetMapper, Metadata  # noqa: E402
-from detectron2.data import transforms as T  # noqa: E402
+from detectron2.data import Metadata  # noqa: E402
 from detectron2.data.detection_utils import read_image  # noqa: E402
 from detectron2.structures import Boxes, BoxMode, Instances  # noqa: E402
-from detectron2.utils.events import EventStorage  # noqa: E402
 from detectron2.utils.visualizer import ColorMode, Visualizer  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
-from torch import nn  # noqa: E402
 from torch_geometric.data import Data  # noqa: E402
 
-from detectors.roi_features import extract_roi_features  # noqa: E402
-from graph import GraphBuilder, NodeType  # noqa: E402
-
-from .distiller import build_graph_pair  # noqa: E402
+from graph import NodeType  # noqa: E402
 
 __all__ = [
     "NODE_COLORS",
@@ -41,9 +33,7 @@ __all__ = [
     "draw_detections",
     "draw_graph_pair",
     "draw_instance_graph",
-    "graph_for_page",
     "load_image",
-    "page_input",
     "side_by_side",
     "to_instances",
 ]
@@ -316,85 +306,3 @@ def draw_graph_pair(
     fig.savefig(out, dpi=150, bbox_inches="tight")
     plt.close(fig)
     return out
-
-
-# ---------------------------------------------------------------------- graph of a page
-def page_input(
-    dataset_dict: Mapping, min_size: int, max_size: int, image_format: str = "BGR"
-) -> dict:
-    """A training-style batched input of one page: the image resized as at test time (no flip)
-    and its GT ``instances``, via detectron2's ``DatasetMapper(is_train=True)``.
-
-    Args:
-        dataset_dict: detectron2 dataset dict (file_name, height, width, annotations with
-            bbox, bbox_mode, category_id as contiguous class ids).
-        min_size, max_size: ``INPUT.MIN_SIZE_TEST`` / ``INPUT.MAX_SIZE_TEST`` of the student.
-    """
-    if not dataset_dict.get("annotations"):
-        raise ValueError(
-            f"{dataset_dict.get('file_name')}: the page needs ground-truth 'annotations' to give "
-            "RoIs their roles (text / non-text / background)."
-        )
-    mapper = DatasetMapper(
-        True, augmentations=[T.ResizeShortestEdge(min_size, max_size)], image_format=image_format
-    )
-    return mapper(dict(dataset_dict))
-
-
-def _train_mode_without_bn_updates(model: nn.Module) -> None:
-    # RoI sampling needs training mode; BatchNorm statistics must not move while we only look.
-    model.train()
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.eval()
-
-
-def _to_original(graph: Data, sx: float, sy: float) -> Data:
-    g = graph.clone()
-    g.box_input = graph.box
-    g.box = graph.box * graph.box.new_tensor([sx, sy, sx, sy])
-    return g
-
-
-def graph_for_page(
-    teacher: nn.Module,
-    student: nn.Module,
-    builder: GraphBuilder,
-    page: Mapping,
-    *,
-    seed: int = 0,
-    update_stats: bool = False,
-) -> tuple[Data, Data]:
-    """Teacher and student instance graphs of one page, as distillation builds them.
-
-    Runs :func:`detectors.roi_features.extract_roi_features` with the student in training mode
-    (RPN proposals + detectron2's RoI sampling, seeded by ``seed``), without gradients and under
-    a fresh ``EventStorage``, then ``builder.build_pair``. Both models' modes are restored.
-
-    Args:
-        teacher, student: detectron2 Faster R-CNNs with the same classes and pooler.
-        builder: the graph builder; load its running statistics first (see
-            :func:`graphkd.artifacts.load_builder_state`), else edges use the identity covariance.
-        page: a batched input from :func:`page_input` (``image`` (3, h, w) resized,
-            ``instances`` GT, ``height`` / ``width`` of the original image).
-        update_stats: also feed this page into the builder's running statistics.
-
-    Returns:
-        (teacher, student) ``Data``; ``box`` is in ORIGINAL image pixels (``box_input`` keeps the
-        resized-input coordinates the models saw).
-    """
-    modes = (teacher.training, student.training)
-    torch.manual_seed(seed)
-    try:
-        _train_mode_without_bn_updates(student)
-        with torch.no_grad(), EventStorage():
-            feats = extract_roi_features(student, teacher, [dict(page)])
-            t, s = build_graph_pair(builder, feats, update_stats=update_stats)
-    finally:
-        teacher.train(modes[0])
-        student.train(modes[1])
-    h, w = feats.image_sizes[0]
-    H, W = page.get("height", h), page.get("width", w)
-    return _to_original(t.get_example(0), W / w, H / h), _to_original(
-        s.get_example(0), W / w, H / h
-    )

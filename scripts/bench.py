@@ -11,7 +11,7 @@ them alike; peak RSS comes from a separate process per variant. The variants:
   student          the student alone (kd=none)
   teacher_forward  student + frozen teacher forward on the same RoIs, no KD loss
   dsig             kd=dsig (cosine-edge graphs)
-  graphkd          kd=graphkd (covariance split, merging, Mahalanobis edges, 3 graph losses)
+  graphkd          kd=graphkd (GT text split, merging, Mahalanobis edges, 3 graph losses)
 graph_overhead = median over rounds of (graphkd - teacher_forward) / median(student) (target
 <= 0.10 at trainer=cpu), with the interquartile range of those paired differences (on a 2-core VM
 about +-10% of a step); graph_overhead_detail.kd_forward_seconds times the graph building + KD
@@ -50,8 +50,9 @@ def _setup(overrides: list[str], kd: str, teacher=None):
     from detectors.build import build_detector
     from detectors.datasets import get_spec
     from detectors.dummy import make_dummy_batch
+    from graphkd.d2config import detector_cfg
     from graphkd.data import DataSplits
-    from graphkd.run import build_distiller, detector_cfg
+    from graphkd.models import build_distiller
 
     torch.manual_seed(0)
     cfg = _compose(overrides + [f"kd={kd}"])

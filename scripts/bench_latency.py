@@ -76,8 +76,8 @@ def _build(cfg, role: str, post_nms_topk: int | None = None):
     from detectors.build import build_detector
     from detectors.config import apply_inference_settings
     from detectors.datasets import get_spec
+    from graphkd.d2config import detector_cfg
     from graphkd.data import DataSplits
-    from graphkd.run import detector_cfg
 
     spec = get_spec("synthetic")
     data = DataSplits("bench_train", "bench_val", spec.classes, spec.text_classes)

@@ -20,17 +20,16 @@ import sys
 import torch
 from detectron2.data import DatasetCatalog
 from detectron2.utils.events import EventStorage
-from hydra import compose, initialize_config_dir
 
 from detectors.kvargs import parse_kv, split_own
 from detectors.roi_features import extract_roi_features
 from graph import GraphBuilder
-from graphkd.artifacts import graph_options, load_model, resolve_model
-from graphkd.cli import CONFIG_DIR
+from graphkd.artifacts import graph_config, load_model, resolve_model
+from graphkd.cli import compose_config
 from graphkd.data import prepare_data
 from graphkd.distiller import build_graph_pair
-from graphkd.run import teacher_dir
-from graphkd.visualize import _train_mode_without_bn_updates, page_input
+from graphkd.models import teacher_dir
+from graphkd.page_graphs import page_input, train_mode_without_bn_updates
 
 OPTIONS = {
     "mahalanobis mean, ledoit_wolf (kd=graphkd_paper)": dict(descriptor="mean", shrinkage="ledoit_wolf"),
@@ -51,8 +50,7 @@ def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def headroom(student_dir: str, pages: int = 32, overrides: list[str] | None = None) -> dict:
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=list(overrides or []) + ["kd=none"])
+    cfg = compose_config(list(overrides or []) + ["kd=none"])
     data = prepare_data(cfg.dataset)
     teacher = load_model(resolve_model(teacher_dir(cfg)))
     student_files = resolve_model(student_dir)
@@ -62,7 +60,7 @@ def headroom(student_dir: str, pages: int = 32, overrides: list[str] | None = No
     if len(dicts) < 2:
         raise ValueError(f"{data.train} has {len(dicts)} annotated pages; need at least 2")
     feats = []
-    _train_mode_without_bn_updates(student)
+    train_mode_without_bn_updates(student)
     teacher.eval()
     for i, d in enumerate(dicts):  # one forward per page, reused by every option
         torch.manual_seed(i)
@@ -70,15 +68,15 @@ def headroom(student_dir: str, pages: int = 32, overrides: list[str] | None = No
         with torch.no_grad(), EventStorage():
             feats.append(extract_roi_features(student, teacher, [page]))
     warm, measure = feats[: len(feats) // 2], feats[len(feats) // 2 :]
-    base = {k: v for k, v in graph_options("graphkd").items() if k != "kd"}
+    base = graph_config("graphkd")[1]
     results = {}
     for name, opts in OPTIONS.items():
         builder = GraphBuilder(
-            text_classes=data.text_class_ids,
-            num_classes=len(data.classes),
+            data.text_class_ids,
+            len(data.classes),
+            base.replace(student_momentum=None, **opts),
             teacher_channels=teacher.backbone.output_shape()["p2"].channels,
             student_channels=student.backbone.output_shape()["p2"].channels,
-            **{**base, "student_momentum": None, **opts},
         )
         with torch.no_grad():
             for f in warm:

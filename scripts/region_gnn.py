@@ -50,7 +50,7 @@ def load_backbone_model(cfg, data, checkpoint: str | None, role: str, seed: int)
     """(detector in eval mode, min_size, max_size, input format): trained when ``checkpoint``."""
     from detectors.build import build_detector
     from graphkd.artifacts import load_model, resolve_model
-    from graphkd.run import detector_cfg
+    from graphkd.d2config import detector_cfg
 
     if checkpoint:
         files = resolve_model(checkpoint)
@@ -69,7 +69,7 @@ def load_backbone_model(cfg, data, checkpoint: str | None, role: str, seed: int)
 @torch.no_grad()
 def pool_regions(model, dataset_dicts, min_size: int, max_size: int, image_format: str) -> list:
     """Per page with annotations: (features (N, C, 7, 7), boxes (N, 4) / page size, classes (N,))."""
-    from graphkd.visualize import page_input
+    from graphkd.page_graphs import page_input
 
     heads = model.roi_heads
     pages = []

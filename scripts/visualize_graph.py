@@ -14,8 +14,10 @@ image: the page. The nodes are the RoIs the student samples in training, pooled 
 gt: a COCO json with the page's annotations, found by the image's file name (basename match);
     categories are matched to the student's classes by name. Without gt=, the teacher's
     detections scoring >= score_thresh stand in for the ground truth (a preview only).
-kd: graph preset from configs/kd/ (default: the student run's own kd, else graphkd); the other
-    keys override single GraphBuilder options.
+kd: graph options of the student run's saved config (its config_resolved.yaml), or of another
+    preset composed from configs/ (kd=graphkd, kd=dsig, ...). Any field of graph.GraphConfig
+    (split_mode, merge, merge_ratio, edge_metric, bg_threshold, bg_topk, descriptor, ...) given
+    as key=value overrides that option.
 Boxes are drawn in the original image's pixels (the models see it resized to INPUT.MIN_SIZE_TEST).
 """
 
@@ -29,10 +31,11 @@ from detectron2.data import transforms as T
 from detectron2.structures import BoxMode
 
 from detectors.datasets import load_coco_dataset
-from detectors.kvargs import parse_kv
+from detectors.kvargs import parse_kv, split_own
 from graph import NodeType
-from graphkd.artifacts import load_graph_builder, load_model, resolve_model
-from graphkd.visualize import draw_graph_pair, graph_for_page, load_image, page_input
+from graphkd.artifacts import graph_overrides, load_graph_builder, load_model, resolve_model
+from graphkd.page_graphs import graph_for_page, page_input
+from graphkd.visualize import draw_graph_pair, load_image
 
 SPEC = {
     "teacher": str,
@@ -43,15 +46,8 @@ SPEC = {
     "kd": str,
     "seed": int,
     "max_edges": int,
-    "split_mode": str,
-    "merge": bool,
-    "merge_ratio": float,
-    "edge_metric": str,
-    "bg_threshold": float,
-    "bg_topk": int,
     "score_thresh": float,
 }
-GRAPH_KEYS = ("split_mode", "merge", "merge_ratio", "edge_metric", "bg_threshold", "bg_topk")
 
 
 def gt_dataset_dict(gt_json: str, image: Path, classes: list[str]) -> dict:
@@ -98,8 +94,12 @@ def describe(name: str, g) -> str:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    a = parse_kv(sys.argv[1:] if argv is None else argv, SPEC,
-                 ("teacher", "student", "image", "out"), __doc__)  # fmt: skip
+    own, graph_args = split_own(sys.argv[1:] if argv is None else argv, tuple(SPEC))
+    a = parse_kv(own, SPEC, ("teacher", "student", "image", "out"), __doc__)
+    try:
+        graph_opts = graph_overrides(graph_args)  # the other keys: GraphConfig fields
+    except ValueError as e:
+        raise SystemExit(f"error: {e}\n{__doc__}") from None
     t_files, s_files = resolve_model(a["teacher"]), resolve_model(a["student"])
     image = Path(a["image"])
     rgb = load_image(image, "RGB")
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> Path:
     classes = s_files.classes
     builder, kd, loaded = load_graph_builder(
         teacher, student, classes, s_files.text_classes, s_files.run_dir, kd=a.get("kd"),
-        overrides={k: a[k] for k in GRAPH_KEYS if k in a},
+        overrides=graph_opts,
     )  # fmt: skip
     if builder.needs_stats and not builder.teacher_stats.is_ready:
         found = f"{builder.teacher_stats.num_samples:.0f} samples" if loaded else "none"

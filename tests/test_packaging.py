@@ -103,8 +103,8 @@ def test_console_scripts(installed, tmp_path):
          f"predictions={tmp_path / 'pred.json'}", f"out={tmp_path / 'm.json'}"],
         [str(bin_dir / "graphkd-evaluate"), f"gt={tmp_path / 'nope.json'}",
          f"predictions={tmp_path / 'pred.json'}"],
-        [sys.executable, "-c", "from graphkd.artifacts import graph_options as g; "
-                               "print(g('dsig')['edge_metric'])"],  # read from configs/kd/
+        [sys.executable, "-c", "from graphkd.artifacts import graph_config as g; "
+                               "print(g('dsig')[1].edge_metric)"],  # composed from configs/
     )  # fmt: skip
     assert distill.returncode == 0, distill.stderr
     assert "name: r101_r50" in distill.stdout and "eval_period: 10000" in distill.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,12 +19,13 @@ from PIL import Image
 
 from detectors.build import build_detector
 from detectors.config import get_detector_cfg
-from detectors.synthetic import CLASSES, generate_synthetic
+from detectors.datasets import get_spec
+from detectors.synthetic import generate_synthetic
 from graph import GraphBuilder
-from graphkd.artifacts import graph_options, load_model, resolve_model
+from graphkd.artifacts import graph_config, load_model, resolve_model
 from graphkd.data import DataSplits
+from graphkd.page_graphs import graph_for_page, page_input
 from graphkd.run import save_student
-from graphkd.visualize import graph_for_page, page_input
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -31,6 +33,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import predict  # noqa: E402
 import visualize_graph  # noqa: E402
 
+CLASSES = get_spec("synthetic").classes
 K = len(CLASSES)
 SMALL = {
     "min_size": 128,
@@ -71,8 +74,9 @@ def test_resolve_model(tiny):
     assert t.config.name == "config.yaml" and t.weights.name == "model_final.pth"
     with pytest.raises(FileNotFoundError, match="nope"):
         resolve_model(tiny["root"] / "nope")
-    assert graph_options(None, tiny["student"])["kd"] == "graphkd"
-    assert graph_options("dsig")["edge_metric"] == "cosine"
+    assert graph_config(None, tiny["student"]) == graph_config("graphkd")  # no saved run config
+    kd, dsig = graph_config("dsig")
+    assert kd == "dsig" and dsig.edge_metric == "cosine" and dsig.split_mode == "none"
 
 
 def test_predict(tiny, tmp_path):
@@ -144,3 +148,60 @@ def test_visualize_graph(tiny, tmp_path, capsys):
     assert "teacher:" in text and "student:" in text and "nodes" in text
     with pytest.raises(ValueError, match="no image named"):
         visualize_graph.gt_dataset_dict(str(tiny["gt"]), tmp_path / "other.jpg", list(CLASSES))
+
+
+def test_visualize_graph_takes_graph_config_fields(tiny, tmp_path, capsys):
+    args = [f"teacher={tiny['teacher']}", f"student={tiny['student']}",
+            f"image={tiny['pages'][1]}", f"gt={tiny['gt']}", f"out={tmp_path / 'g.png'}"]  # fmt: skip
+    visualize_graph.main([*args, "merge=false", "bg_topk=2", "descriptor=meanmax"])
+    assert "0 merged text" in capsys.readouterr().out  # merge=false reached the builder
+    with pytest.raises(SystemExit, match="merge_ratoi"):  # a misspelt option: usage error
+        visualize_graph.main([*args, "merge_ratoi=2"])
+    with pytest.raises(SystemExit, match="bg_topk"):  # a wrongly typed value
+        visualize_graph.main([*args, "bg_topk=many"])
+
+
+def test_graph_overrides_are_typed_by_graph_config():
+    from graphkd.artifacts import graph_overrides
+
+    assert graph_overrides(["merge=false", "bg_topk=8", "shrinkage=0.5"]) == {
+        "merge": False, "bg_topk": 8, "shrinkage": 0.5}  # fmt: skip
+    assert graph_overrides(["bg_topk=null"]) == {"bg_topk": None}
+    with pytest.raises(ValueError, match="graph options"):
+        graph_overrides(["nope=1"])
+
+
+def test_graph_config_of_a_past_run_comes_from_its_saved_config(tiny, tmp_path):
+    """A run's config_resolved.yaml (not today's presets) rebuilds the builder it trained with."""
+    from omegaconf import OmegaConf
+
+    from graphkd.artifacts import load_graph_builder
+    from graphkd.cli import compose_config
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny["student"], run)
+    cfg = compose_config(["kd=dsig", "kd.graph.bg_topk=5", "kd.graph.bg_threshold=0.3"])
+    OmegaConf.save(cfg, run / "config_resolved.yaml", resolve=True)
+    kd, saved = graph_config(None, run)
+    assert kd == "dsig" and saved.bg_topk == 5 and saved.bg_threshold == 0.3
+    assert graph_config("graphkd", run) == graph_config("graphkd")  # another preset: composed
+    with pytest.raises(ValueError, match="no_such_kd"):
+        graph_config("no_such_kd")
+    s_files = resolve_model(run)
+    model = load_model(s_files)
+    builder, kd, loaded = load_graph_builder(
+        model, model, s_files.classes, s_files.text_classes, run, overrides={"bg_topk": 7}
+    )
+    assert kd == "dsig" and builder.cfg == saved.replace(bg_topk=7) and not loaded
+    assert builder.text_lut.tolist()[:K] == [True, True, True, False, False]  # + background
+
+
+def test_page_input_checks_images_as_the_training_loader(tiny, tmp_path):
+    dd = visualize_graph.gt_dataset_dict(str(tiny["gt"]), tiny["pages"][0], list(CLASSES))
+    cut = tmp_path / "cut.jpg"
+    data = tiny["pages"][0].read_bytes()
+    cut.write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(ValueError, match=r"Corrupt or unreadable image: .*cut\.jpg"):
+        page_input({**dd, "file_name": str(cut)}, 128, 128)
+    with pytest.raises(ValueError, match=r"Image size mismatch for .*\.jpg"):  # json != file
+        page_input({**dd, "height": dd["height"] + 7}, 128, 128)

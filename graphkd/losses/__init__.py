@@ -2,7 +2,7 @@
 
 from .edge import edge_loss
 from .extras import box_kd_loss, fpn_feature_loss, logit_kd_loss
-from .kd_loss import KD_TERMS, KDLoss, KDLossConfig, check_finite
+from .kd_loss import KD_TERMS, KDLoss, KDLossConfig, check_losses_finite
 from .node import node_loss, node_type_weights
 from .structure import per_graph_median, structure_loss
 
@@ -11,7 +11,7 @@ __all__ = [
     "KDLoss",
     "KDLossConfig",
     "box_kd_loss",
-    "check_finite",
+    "check_losses_finite",
     "edge_loss",
     "fpn_feature_loss",
     "logit_kd_loss",

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from graph.types import EdgeType
+
 from ._utils import (
     GraphLike,
     check_same_graphs,
@@ -35,7 +37,7 @@ def edge_loss(
 
     Per image: ``sum_e w_type(e) * (s_e - t_e)^2 / E_img`` over its edges; averaged over the
     images that have edges. The edge type is read from ``teacher.edge_type``
-    (TEXT_TEXT=0, TEXT_NONTEXT=1, NONTEXT_NONTEXT=2). In ``kd=dsig`` the builder stores cosine
+    (:class:`graph.EdgeType`: TEXT_TEXT=0, TEXT_NONTEXT=1, NONTEXT_NONTEXT=2). In ``kd=dsig`` the builder stores cosine
     similarities of flattened features in ``edge_sim``, so this is DSIG's edge loss unchanged.
 
     Args:
@@ -55,8 +57,8 @@ def edge_loss(
     t = teacher.edge_sim.detach()
     s = student.edge_sim
     etype = teacher.edge_type.long()
-    if etype.min() < 0 or etype.max() > 2:
-        raise ValueError("edge_type must hold edge types 0 (tt), 1 (tn) or 2 (nn)")
+    if etype.min() < 0 or etype.max() >= len(EdgeType):
+        raise ValueError("edge_type must hold EdgeType values 0 (tt), 1 (tn) or 2 (nn)")
     w = torch.as_tensor([float(v) for v in type_weights], dtype=s.dtype, device=s.device)[etype]
     g = edge_graph_index(teacher)
     b = num_graphs(teacher)

@@ -257,7 +257,7 @@ class KDLoss(nn.Module):
                 student_fpn, teacher_fpn, adapters=self.fpn_adapters or None, levels=levels
             )
         if cfg.check_finite:
-            check_finite(losses)
+            check_losses_finite(losses)
         return losses
 
     def _node_term(self, teacher, student, teacher_rois, student_rois, roi_image, roi_is_bg):
@@ -304,7 +304,7 @@ def _require(term: str, **inputs: Any) -> None:
         raise ValueError(f"KD term '{term}' is enabled but {missing} were not given")
 
 
-def check_finite(losses: Mapping[str, Tensor]) -> None:
+def check_losses_finite(losses: Mapping[str, Tensor]) -> None:
     """Raise ``FloatingPointError`` naming the first non-finite loss term."""
     for name, value in losses.items():
         if not bool(torch.isfinite(value).all()):

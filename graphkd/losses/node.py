@@ -8,6 +8,8 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import scatter
 
+from graph.types import NodeType
+
 from ._utils import (
     GraphLike,
     connected_zero,
@@ -20,9 +22,6 @@ from ._utils import (
 
 __all__ = ["node_loss", "node_type_weights", "roi_node_loss", "roi_roles", "NODE_MODES"]
 
-# NodeType values of graph.types (TEXT=0, NONTEXT=1, BG=2); repeated here so the losses do not
-# need graph/ to be importable.
-TEXT, NONTEXT, BG = 0, 1, 2
 NODE_MODES = ("graphkd", "dsig")
 
 
@@ -47,7 +46,7 @@ def node_type_weights(
     Each type's weight is then multiplied by ``type_scale[type]``.
 
     Args:
-        node_type: ``(n,)`` long in {TEXT=0, NONTEXT=1, BG=2}.
+        node_type: ``(n,)`` long :class:`graph.NodeType` (TEXT=0, NONTEXT=1, BG=2).
         batch: ``(n,)`` long graph id of each node.
         num_graphs: number of graphs ``B``.
 
@@ -64,12 +63,13 @@ def node_type_weights(
     if len(type_scale) != 3:
         raise ValueError(f"type_scale needs 3 values (text, nontext, bg), got {type_scale}")
     node_type = node_type.long()
-    if node_type.numel() and (node_type.min() < 0 or node_type.max() > BG):
-        raise ValueError("node_type must hold TEXT=0, NONTEXT=1 or BG=2")
+    if node_type.numel() and (node_type.min() < 0 or node_type.max() > NodeType.BG):
+        raise ValueError("node_type must hold NodeType values: TEXT=0, NONTEXT=1 or BG=2")
     dtype = torch.float32
     ones = torch.ones(node_type.shape[0], dtype=dtype, device=node_type.device)
-    counts = scatter(ones, batch * 3 + node_type, dim=0, dim_size=3 * num_graphs, reduce="sum")
-    n_text, n_nontext, n_bg = counts.view(num_graphs, 3).unbind(1)
+    k = len(NodeType)  # counts per (graph, type), in NodeType order TEXT, NONTEXT, BG
+    counts = scatter(ones, batch * k + node_type, dim=0, dim_size=k * num_graphs, reduce="sum")
+    n_text, n_nontext, n_bg = counts.view(num_graphs, k).unbind(1)
     n_fg = n_text + n_nontext
     w_bg = n_fg / (beta * n_bg.clamp(min=1.0))
     w_nontext = torch.ones_like(n_fg)
@@ -156,7 +156,7 @@ def roi_roles(
         bg_rois: ``"mined"`` or ``"all"``.
 
     Returns:
-        ``role`` ``(N,)`` long in {TEXT, NONTEXT, BG, -1} and ``weight`` ``(N,)`` float.
+        ``role`` ``(N,)`` long :class:`graph.NodeType` or -1 and ``weight`` ``(N,)`` float.
     """
     if bg_rois not in ("mined", "all"):
         raise ValueError(f"bg_rois must be 'mined' or 'all', got {bg_rois!r}")
@@ -172,7 +172,7 @@ def roi_roles(
     role = torch.where(in_graph, teacher.node_type.long()[node], torch.full_like(cluster, -1))
     weight = torch.where(in_graph, node_weight[node], torch.zeros_like(node_weight[node]))
     if bg_rois == "all":
-        role = torch.where(roi_is_bg & ~in_graph, torch.full_like(role, BG), role)
+        role = torch.where(roi_is_bg & ~in_graph, torch.full_like(role, int(NodeType.BG)), role)
     return role, weight
 
 
@@ -220,8 +220,8 @@ def roi_node_loss(
     if t.shape[0] == 0:
         return zero
     per_roi = (s - t).pow(2).mean(dim=1)
-    fg = ((role == TEXT) | (role == NONTEXT)).to(per_roi.dtype)
-    bg = (role == BG).to(per_roi.dtype)
+    fg = ((role == NodeType.TEXT) | (role == NodeType.NONTEXT)).to(per_roi.dtype)
+    bg = (role == NodeType.BG).to(per_roi.dtype)
     n_fg = per_graph_sum(fg, roi_image, num_images)
     n_bg = per_graph_sum(bg, roi_image, num_images)
     fg_term = per_graph_sum(fg * fg_weight.to(per_roi.dtype) * per_roi, roi_image, num_images)

@@ -70,6 +70,9 @@ def test_registry_contents():
                                          "SeparatorRegion", "OtherRegion")  # fmt: skip
     assert DATASETS["hj"].num_classes == 7
     assert DATASETS["synthetic"].classes == DATASETS["publaynet"].classes
+    from detectors.synthetic import CLASSES as RENDERED  # what the generator draws
+
+    assert DATASETS["synthetic"].classes == RENDERED
     for spec in DATASETS.values():
         assert set(spec.text_classes) <= set(spec.classes)
     with pytest.raises(ValueError, match="Unknown dataset 'nope'"):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.utils.events import EventStorage
 from torchvision.models import mobilenet_v2
@@ -13,7 +15,6 @@ from torchvision.models import mobilenet_v2
 from detectors.build import build_detector, count_parameters, freeze, load_checkpoint
 from detectors.config import BACKBONES, get_detector_cfg, load_detector_cfg
 from detectors.dummy import make_dummy_batch
-from detectors.pairs import PAIRS, get_pair
 from detectors.roi_features import extract_roi_features
 
 K = 5
@@ -24,6 +25,18 @@ SMALL = {
     "overrides": {"MODEL.RPN.PRE_NMS_TOPK_TRAIN": 300, "MODEL.RPN.POST_NMS_TOPK_TRAIN": 100},
 }
 DEFAULT_PAIR = "r50_r18"  # the other pairs' training steps are slow on CPU
+
+
+def _config_pairs() -> dict[str, tuple[str, str]]:
+    """name -> (teacher, student) backbone of every ``pair=`` the CLI knows (configs/pair/)."""
+    out = {}
+    for path in sorted((Path(__file__).resolve().parents[2] / "configs" / "pair").glob("*.yaml")):
+        pair = yaml.safe_load(path.read_text())
+        out[pair["name"]] = (pair["teacher"]["backbone"], pair["student"]["backbone"])
+    return out
+
+
+PAIRS = _config_pairs()
 
 
 def small_cfg(backbone: str, num_classes: int = K, **kw):
@@ -92,10 +105,14 @@ def test_config_errors(kwargs, match):
         get_detector_cfg(args.pop("backbone"), args.pop("num_classes"), **args)
 
 
-def test_get_pair():
-    assert get_pair("R50_R18") == ("R50", "R18")
-    with pytest.raises(ValueError, match="r50_r18"):
-        get_pair("r18_r50")
+def test_config_pairs_are_the_papers_and_buildable():
+    assert PAIRS == {
+        "r50_r18": ("R50", "R18"),
+        "r101_r50": ("R101", "R50"),
+        "r152_r101": ("R152", "R101"),
+        "r101_eb0": ("R101", "EB0"),
+        "r50_mnv2": ("R50", "MNV2"),
+    }
     assert {b for pair in PAIRS.values() for b in pair} <= set(BACKBONES)
 
 

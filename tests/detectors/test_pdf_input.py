@@ -17,10 +17,12 @@ from PIL import Image, ImageDraw
 
 from detectors.build import build_detector  # noqa: E402
 from detectors.config import get_detector_cfg  # noqa: E402
-from detectors.synthetic import CLASSES  # noqa: E402
+from detectors.datasets import get_spec  # noqa: E402
 from graphkd import predict  # noqa: E402
 from graphkd.data import DataSplits  # noqa: E402
 from graphkd.run import save_student  # noqa: E402
+
+CLASSES = get_spec("synthetic").classes
 
 # Page sizes in points (1/72 inch): Pillow writes an image at resolution=72 as a page of its
 # pixel size.

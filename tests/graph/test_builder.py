@@ -402,3 +402,39 @@ def test_no_text_classes_and_unknown_num_classes():
     # forward() is build_pair().
     t2, _ = gb(**inp, update_stats=False)
     assert torch.equal(t2.cluster, gb.build_pair(**inp, update_stats=False)[0].cluster)
+
+
+def test_builder_from_graph_config_equals_builder_from_options():
+    """One route from options to a builder: GraphConfig (or a mapping of it) + keyword overrides."""
+    from graph import GraphConfig
+
+    cfg = GraphConfig(merge_ratio=None, bg_topk=3, edge_metric="cosine", descriptor="meanmax")
+    batch = synth_batch(sizes=(40, 30), seed=5, channels=C)
+    built = []
+    for gb in (
+        _builder(cfg=cfg),
+        _builder(
+            cfg={
+                "merge_ratio": None,
+                "bg_topk": 3,
+                "edge_metric": "cosine",
+                "descriptor": "meanmax",
+            }
+        ),  # fmt: skip
+        _builder(merge_ratio=None, bg_topk=3, edge_metric="cosine", descriptor="meanmax"),
+        _builder(
+            cfg=GraphConfig(bg_topk=3, descriptor="meanmax"), merge_ratio=None, edge_metric="cosine"
+        ),  # fmt: skip
+    ):
+        assert gb.cfg == cfg and gb.bg_topk == 3 and gb.merge_ratio is None
+        built.append(gb.build_pair(**batch)[0])
+    for g in built[1:]:
+        assert torch.equal(g.edge_index, built[0].edge_index)
+        assert torch.equal(g.edge_sim, built[0].edge_sim)
+    assert GraphBuilder().cfg == GraphConfig()  # the defaults live in GraphConfig only
+    with pytest.raises(ValueError, match="unknown graph option"):
+        _builder(merge_ration=2.0)
+    with pytest.raises(ValueError, match="split_mode='lda' is not supported"):
+        _builder(cfg={"split_mode": "lda"})
+    with pytest.raises(ValueError, match="descriptor"):
+        GraphConfig(descriptor="max").validate()

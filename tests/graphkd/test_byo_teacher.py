@@ -15,11 +15,14 @@ from detectron2.modeling import build_model  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
 from hydra import compose, initialize_config_dir
 
+from detectors.datasets import get_spec  # noqa: E402
 from detectors.dummy import make_dummy_batch  # noqa: E402
-from detectors.synthetic import CLASSES  # noqa: E402
 from graphkd.cli import CONFIG_DIR  # noqa: E402
+from graphkd.d2config import detector_cfg  # noqa: E402
 from graphkd.data import DataSplits  # noqa: E402
-from graphkd.run import build_distiller, build_teacher, detector_cfg  # noqa: E402
+from graphkd.models import build_distiller, build_teacher  # noqa: E402
+
+CLASSES = get_spec("synthetic").classes
 
 DATA = DataSplits("byo_train", "byo_val", CLASSES, ("text", "title", "list"))
 # The documented teacher-only settings of a stock detectron2 R50-FPN (README).

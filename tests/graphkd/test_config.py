@@ -6,8 +6,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from graphkd.cli import CONFIG_DIR
+from graphkd.d2config import detector_cfg
 from graphkd.data import prepare_data
-from graphkd.run import detector_cfg, teacher_command
+from graphkd.models import teacher_command
 
 
 def _compose(overrides: list[str]):
@@ -62,3 +63,30 @@ def test_lr_steps_stay_inside_the_schedule():
     d2 = detector_cfg(cfg, "student", data)
     assert d2.SOLVER.STEPS == (3,) and d2.SOLVER.MAX_ITER == 4
     assert d2.MODEL.ROI_HEADS.NUM_CLASSES == 2
+
+
+@pytest.mark.parametrize(
+    "overrides,sizes",
+    [
+        ([], [16, 32, 64, 128, 256]),  # trainer=cpu, 320 px
+        (["trainer=gpu"], [32, 64, 128, 256, 512]),  # 800 px
+        (["trainer.min_size=128", "trainer.max_size=128"], [16, 32, 64, 128, 256]),
+    ],
+)
+def test_trainer_anchors_are_the_detector_defaults(overrides, sizes):
+    """One source of anchor defaults: the trainer's are detectors.config's for its page size."""
+    from omegaconf import OmegaConf
+
+    from detectors.config import get_detector_cfg
+    from graphkd.data import DataSplits
+
+    cfg = _compose(overrides)
+    t = OmegaConf.to_container(cfg.trainer, resolve=True)
+    assert t["anchor_sizes"] == sizes and t["anchor_ratios"] == [0.1, 0.25, 0.5, 1.0, 2.0]
+    data = DataSplits("a_train", "a_val", ("text", "figure"), ("text",))
+    ours = detector_cfg(cfg, "student", data).MODEL.ANCHOR_GENERATOR
+    plain = get_detector_cfg("R18", 2, min_size=t["min_size"]).MODEL.ANCHOR_GENERATOR
+    assert ours.SIZES == plain.SIZES and ours.ASPECT_RATIOS == plain.ASPECT_RATIOS
+    assert ours.SIZES == [[s] for s in sizes]
+    mine = _compose([*overrides, "trainer.anchor_sizes=[8,16,32,64,128]"])
+    assert list(mine.trainer.anchor_sizes) == [8, 16, 32, 64, 128]  # still overridable

@@ -14,7 +14,7 @@ _SIZES = [o for o in TINY if not o.startswith(("dataset=", "pair=", "trainer=", 
 
 @pytest.mark.slow
 def test_demo_writes_report_and_figures(tmp_path, monkeypatch):
-    import graphkd.demo as demo
+    import graphkd.jobs as jobs
     from graphkd.demo import METHODS, run_demo
 
     report = run_demo(seeds=2, outputs=str(tmp_path), overrides=_SIZES)
@@ -38,7 +38,7 @@ def test_demo_writes_report_and_figures(tmp_path, monkeypatch):
     def no_training(worker, cfg, run_dir):
         raise AssertionError(f"the second demo run trained again: {worker.__name__} {run_dir}")
 
-    monkeypatch.setattr(demo, "launch_job", no_training)
+    monkeypatch.setattr(jobs, "launch_job", no_training)
     assert run_demo(seeds=2, outputs=str(tmp_path), overrides=_SIZES) == report
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.pth")} == weights
 

@@ -1,13 +1,18 @@
-"""The demo reuses finished runs only when they were trained with the same settings."""
+"""graphkd.jobs (the demo, compare) reuses finished runs only when trained with the same settings."""
 
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
+from graphkd.cli import compose_config as _compose
+from graphkd.d2config import detector_cfg
 from graphkd.data import prepare_data
-from graphkd.demo import _compose, _student, _teacher, config_diff
-from graphkd.run import JobResult, detector_cfg, teacher_dir
+from graphkd.jobs import config_diff
+from graphkd.jobs import ensure_student as _student
+from graphkd.jobs import ensure_teacher as _teacher
+from graphkd.models import teacher_dir
+from graphkd.run import JobResult
 from graphkd.rundir import mark_done
 
 
@@ -39,7 +44,7 @@ def test_student_run_with_other_settings_is_an_error_not_reused(tmp_path):
 
 def test_run_without_done_marker_is_resumed_not_reused(tmp_path, monkeypatch):
     """metrics.json without job_done.json (killed before the job's last writes): run the job."""
-    import graphkd.demo as demo
+    import graphkd.jobs as jobs
 
     overrides = [f"outputs={tmp_path}"]
     run_dir = tmp_path / "runs" / "none" / "seed0"
@@ -52,7 +57,7 @@ def test_run_without_done_marker_is_resumed_not_reused(tmp_path, monkeypatch):
         launched.append((worker.__name__, out, cfg.trainer.resume))
         return JobResult(out, {"AP": 2.0})
 
-    monkeypatch.setattr(demo, "launch_job", fake_launch)
+    monkeypatch.setattr(jobs, "launch_job", fake_launch)
     assert _student(overrides, "none", 0, str(run_dir)) == {"AP": 2.0}
     assert launched == [("distill_worker", str(run_dir), True)]
 

@@ -38,19 +38,12 @@ from detectors.config import load_detector_cfg
 from detectors.dummy import make_dummy_batch
 from graphkd.cli import CONFIG_DIR
 from graphkd.config import register_configs
+from graphkd.d2config import detector_cfg
 from graphkd.data import DataSplits, prepare_data
 from graphkd.distiller import Distiller
-from graphkd.run import (
-    STUDENT_CHECKPOINT,
-    STUDENT_CONFIG,
-    build_distiller,
-    build_teacher,
-    detector_cfg,
-    distill_worker,
-    launch_job,
-    teacher_dir,
-    teacher_worker,
-)
+from graphkd.models import build_distiller, build_teacher, teacher_dir
+from graphkd.package import STUDENT_CHECKPOINT, STUDENT_CONFIG
+from graphkd.run import distill_worker, launch_job, teacher_worker
 
 DETECTOR_LOSSES = {"loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc"}
 RUN_FILES = (

@@ -15,7 +15,8 @@ from torch import nn
 
 from detectors.inference import run_inference
 from graphkd import engine
-from graphkd.run import STUDENT_CHECKPOINT, distill_worker, launch_job
+from graphkd.package import STUDENT_CHECKPOINT
+from graphkd.run import distill_worker, launch_job
 from graphkd.rundir import read_train_log
 
 

@@ -139,10 +139,11 @@ def test_paired_summary():
 
 
 def test_run_compare_pairs_runs_and_writes_its_files(tmp_path, monkeypatch):
-    # The jobs are the demo's (tested there); here: which jobs, in which order, and the files.
+    # The jobs are graphkd.jobs' (tested in test_demo_reuse); here: which jobs, in which order,
+    # and the files.
     from types import SimpleNamespace
 
-    from graphkd import compare, demo
+    from graphkd import compare, jobs
 
     cfg = SimpleNamespace(
         trainer=SimpleNamespace(max_iter=200),
@@ -157,8 +158,8 @@ def test_run_compare_pairs_runs_and_writes_its_files(tmp_path, monkeypatch):
         calls.append((kd, seed, run_dir))
         return {"AP": {"none": 30.0, "dsig": 40.0, "graphkd": 41.0}[kd] + seed, "per_class": {}}
 
-    monkeypatch.setattr(demo, "_teacher", lambda overrides: (cfg, data, {"AP": 70.0}))
-    monkeypatch.setattr(demo, "_student", student)
+    monkeypatch.setattr(jobs, "ensure_teacher", lambda overrides: (cfg, data, {"AP": 70.0}))
+    monkeypatch.setattr(jobs, "ensure_student", student)
     path = compare.run_compare(["dsig", "graphkd"], [0, 1], outputs=str(tmp_path))
     assert [(kd, s) for kd, s, _ in calls] == [
         ("none", 0), ("dsig", 0), ("graphkd", 0), ("none", 1), ("dsig", 1), ("graphkd", 1)

@@ -610,3 +610,20 @@ def test_kdloss_on_cuda_matches_cpu():
         assert torch.allclose(out[k].cpu(), v.detach(), rtol=1e-4, atol=1e-6), k
     sum(out.values()).backward()
     assert s_dev.x.grad is not None and torch.isfinite(s_dev.x.grad).all()
+
+
+def test_two_finiteness_checks_two_contracts():
+    """graph's check (inputs: ValueError naming the tensor) is not the losses' (FloatingPointError
+    naming the term); the losses count node types in graph.NodeType's order."""
+    from graph import NodeType, check_tensor_finite
+    from graphkd.losses import check_losses_finite
+    from graphkd.losses.node import node_type_weights
+
+    with pytest.raises(ValueError, match="feats contains 1 non-finite"):
+        check_tensor_finite(torch.tensor([1.0, float("nan")]), "feats")
+    with pytest.raises(FloatingPointError, match="'loss_kd_x'"):
+        check_losses_finite({"loss_kd_x": torch.tensor(float("inf"))})
+    types = torch.tensor([NodeType.TEXT] * 4 + [NodeType.NONTEXT] + [NodeType.BG] * 2)
+    w = node_type_weights(types, torch.zeros(7, dtype=torch.long), 1, beta=1.0)
+    # text: N_nontext / N_text = 1/4; non-text 1; bg: N_fg / (beta * N_bg) = 5/2
+    assert w.tolist() == [0.25] * 4 + [1.0] + [2.5] * 2

@@ -16,10 +16,12 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from detectors.build import build_detector  # noqa: E402
 from detectors.config import InferenceSettings, inference_settings, load_detector_cfg  # noqa: E402
+from detectors.datasets import get_spec  # noqa: E402
 from detectors.export import detect, preprocess  # noqa: E402
-from detectors.synthetic import CLASSES, render_page  # noqa: E402
+from detectors.synthetic import render_page  # noqa: E402
 from graphkd.artifacts import resolve_model  # noqa: E402
 from graphkd.cli import CONFIG_DIR  # noqa: E402
+from graphkd.d2config import detector_cfg  # noqa: E402
 from graphkd.data import DataSplits  # noqa: E402
 from graphkd.package import (  # noqa: E402
     package_run,
@@ -27,7 +29,8 @@ from graphkd.package import (  # noqa: E402
     write_model_card,
     write_student_package,
 )
-from graphkd.run import detector_cfg  # noqa: E402
+
+CLASSES = get_spec("synthetic").classes
 
 TEXT = ("text", "title", "list")
 DATA = DataSplits("pkg_train", "pkg_val", CLASSES, TEXT)

@@ -12,6 +12,7 @@ from PIL import Image
 from torch_geometric.data import Data
 
 from graphkd import report
+from graphkd.rundir import read_train_log
 
 TEACHER = {"AP": 60.0, "AP50": 80.0, "AP75": 66.0, "params": 41_300_000, "latency_s": 0.30,
            "per_class": {"text": 70.0, "title": 50.0}}  # fmt: skip
@@ -94,7 +95,8 @@ def test_write_report_and_plots(tmp_path):
         ] + [{"iteration": 10, "AP": float("nan")}]  # an eval line: no total_loss, skipped  # fmt: skip
         (d / "train_log.json").write_text("\n".join(json.dumps(x) for x in lines))
         logs[name] = str(d)
-    assert len(report.read_train_log(logs["none"])) == 10
+    assert len(read_train_log(logs["none"], require="total_loss")) == 10
+    assert len(read_train_log(logs["none"])) == 11
     losses = report.plot_losses(logs, tmp_path / "fig" / "losses.png")
     bars = report.plot_ap_bars(TEACHER, STUDENTS, tmp_path / "fig" / "ap.png")
     _png_ok(losses)
@@ -107,7 +109,7 @@ def test_write_report_and_plots(tmp_path):
     assert "![AP](../fig/ap.png)" in text and "## Loss curves" in text
     assert "kd=graphkd vs kd=none" in text
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        report.read_train_log(tmp_path / "nowhere")
+        read_train_log(tmp_path / "nowhere")
 
 
 def hand_graph() -> Data:

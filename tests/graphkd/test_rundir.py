@@ -184,7 +184,8 @@ def test_truncated_last_checkpoint_falls_back_to_the_previous(tmp_path, caplog):
         fresh.resume_or_load("", resume=True)
     assert fresh_counter.iter == 3 and bool((fresh_model.weight == 3.0).all())
     assert "model_0000005.pth cannot be read" in caplog.text
-    assert "Resuming from" in caplog.text and "model_0000003.pth" in caplog.text
+    assert "Using" in caplog.text and "instead of the unreadable" in caplog.text
+    assert "model_0000003.pth" in caplog.text
     # The older checkpoints were not touched; training on rewrites the bad one atomically.
     _save_at(fresh, fresh_model, fresh_counter, 5)
     again, again_model, again_counter = _checkpointer(tmp_path, seed=2)
@@ -220,3 +221,69 @@ def test_done_marker_lifecycle(tmp_path):
     clear_done(tmp_path)
     clear_done(tmp_path)  # idempotent
     assert not is_done(tmp_path) and os.path.isfile(tmp_path / rundir.METRICS)
+
+
+def test_builder_state_falls_back_to_the_previous_checkpoint(tmp_path, caplog):
+    """load_builder_state reads checkpoints as a resume does: a cut last one is skipped."""
+    from graph import GraphBuilder
+    from graphkd.artifacts import load_builder_state
+
+    def builder():
+        return GraphBuilder([0], 2, teacher_channels=4, student_channels=4)
+
+    counter = _Counter()
+    for it in (1, 3):
+        b = builder()
+        b.teacher_stats.update(torch.full((it + 1, 4), float(it)), torch.ones(it + 1, dtype=bool))
+        ckpt = RunCheckpointer(torch.nn.ModuleDict({"builder": b}), str(tmp_path), trainer=counter)
+        ckpt.save(f"model_{it:07d}")
+    fresh = builder()
+    assert load_builder_state(fresh, tmp_path) and fresh.teacher_stats.num_samples == 4
+    last = tmp_path / "model_0000003.pth"
+    last.write_bytes(last.read_bytes()[:100])  # cut by a kill
+    fresh = builder()
+    with caplog.at_level(logging.WARNING, logger="graphkd.rundir"):
+        assert load_builder_state(fresh, tmp_path)
+    assert fresh.teacher_stats.num_samples == 2 and "model_0000003.pth" in caplog.text
+    (tmp_path / "model_0000001.pth").write_bytes(b"cut")
+    with pytest.raises(CorruptCheckpointError, match="No readable checkpoint"):
+        load_builder_state(builder(), tmp_path)
+    assert not load_builder_state(builder(), tmp_path / "elsewhere")  # none at all: False
+
+
+# ----------------------------------------------------------------------------- run dir
+def test_open_run_dir_removes_temporaries_of_dead_writers_only(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / f"model_0000009.pth.tmp{dead_pid}"
+    live = tmp_path / f"metrics.json.tmp{os.getppid()}"  # a live process (our parent)
+    own = tmp_path / f"last_checkpoint.tmp{os.getpid()}"
+    other = tmp_path / "notes.tmpfile"
+    for p in (stale, live, own, other):
+        p.write_text("x")
+    mark_done(tmp_path)
+    assert rundir.open_run_dir(tmp_path) == tmp_path
+    assert not stale.exists() and live.exists() and own.exists() and other.exists()
+    assert not is_done(tmp_path)  # a job starts: not done until it says so
+    new = rundir.open_run_dir(tmp_path / "a" / "b", main_process=False)
+    assert new.is_dir()
+
+
+def test_seconds_per_iter_from_the_train_log(tmp_path):
+    assert rundir.seconds_per_iter(tmp_path) is None
+    (tmp_path / rundir.TRAIN_LOG).write_text(
+        _rec(0, time=1.0) + _rec(1, time=3.0) + json.dumps({"iteration": 2, "AP": 5.0}) + "\n"
+    )
+    assert rundir.seconds_per_iter(tmp_path) == 2.0
+    assert len(read_train_log(tmp_path, require="time")) == 2
+
+
+def test_metrics_round_trip_as_strict_json(tmp_path):
+    rundir.write_metrics(tmp_path, {"AP": float("nan"), "params": 3})
+    assert (tmp_path / rundir.METRICS).read_text().count("NaN") == 0  # strict JSON: null
+    assert rundir.read_metrics(tmp_path) == {"AP": None, "params": 3}
+    assert _leftovers(tmp_path) == []
