@@ -42,6 +42,9 @@ class DatasetConfig:
     # or "skip" (every image is then checked on load; bad ones are left out with a warning).
     bad_images: str = "error"
     # Only for `synthetic`: pages rendered on first use under root/synthetic and reused after.
+    # style: realistic (real words, LaTeX fonts, paper-like floats; under root/synthetic_realistic)
+    # or classic (the original glyph-run pages, bit-identical; under root/synthetic).
+    style: str = "classic"
     num_train: int = 96
     num_val: int = 32
     page_size: int = 320
@@ -151,10 +154,21 @@ class Config:
     trainer: TrainerConfig = MISSING
     outputs: str = "outputs"
     # Where train_teacher.py writes the teacher and distill.py reads it.
-    teacher_checkpoint: str = "${outputs}/teachers/${dataset.name}_${pair.teacher.backbone}_${trainer.min_size}px_fpn${trainer.fpn_channels}/model_final.pth"
+    teacher_checkpoint: str = "${outputs}/teachers/${data_tag:${dataset.name},${dataset.style}}_${pair.teacher.backbone}_${trainer.min_size}px_fpn${trainer.fpn_channels}/model_final.pth"
     # Filled at run time: Hydra's job directory and the command-line overrides.
     run_dir: str = ""
     overrides: list[str] = field(default_factory=list)
+
+
+def data_tag(name: str, style: str = "classic") -> str:
+    """The dataset's part of the teacher's folder name: ``synthetic`` for the classic synthetic
+    pages (the folder the README's runs used), ``synthetic-realistic`` for the realistic ones,
+    the dataset name for every other dataset (where ``style`` means nothing)."""
+    return f"{name}-{style}" if name == "synthetic" and style != "classic" else name
+
+
+if not OmegaConf.has_resolver("data_tag"):
+    OmegaConf.register_new_resolver("data_tag", data_tag)
 
 
 def register_configs() -> None:
