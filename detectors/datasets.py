@@ -509,7 +509,8 @@ def register_dataset(
 
     ``root`` is the datasets root (see :func:`dataset_root`). For ``synthetic``, missing or
     outdated splits are generated first with ``ensure_synthetic(root/synthetic, **synthetic)``
-    (keys: splits {split: pages}, seed, image_size, image_format, noise, workers).
+    (keys: splits {split: pages}, seed, image_size, image_format, noise, workers, style); a
+    style other than ``classic`` lives in ``root/synthetic_<style>`` so that both coexist.
     """
     spec = get_spec(name)
     base = dataset_root(root) / spec.subdir
@@ -522,6 +523,8 @@ def register_dataset(
 
         kw = dict(synthetic or {})
         kw.setdefault("splits", {"train": 200, "val": 50})
+        if kw.get("style", "classic") != "classic":
+            base = base.with_name(f"{base.name}_{kw['style']}")
         missing = [s for s in splits if s not in kw["splits"]]
         if missing:
             raise ValueError(f"synthetic: no page count for split(s) {missing} in {kw['splits']}")

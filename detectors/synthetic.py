@@ -17,6 +17,12 @@ Annotation rules:
   halved until no two such boxes overlap;
 * ``segmentation`` is the box polygon, ``iscrowd`` 0, ``area`` = box area.
 
+Styles: ``classic`` (this module; the pages the README's GraphKD-vs-DSIG tables were made on,
+kept bit-identical) and ``realistic`` (:mod:`detectors.synthetic_real`: real words in LaTeX /
+Times fonts at real sizes, drawn supersampled, equations, paper-like figures and tables; made to
+transfer to real pages). The style is a parameter of every function below; datasets of the two
+styles live in different folders (see :func:`detectors.datasets.register_dataset`).
+
 Determinism: page ``i`` of split ``s`` with seed ``k`` is drawn from
 ``numpy.random.default_rng(SeedSequence([k, crc32(s), i]))``, so it does not depend on how many
 pages are generated, and ``train`` / ``val`` never share pages.
@@ -53,6 +59,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CLASSES",
+    "STYLES",
     "GENERATOR_VERSION",
     "render_page",
     "generate_synthetic",
@@ -63,6 +70,7 @@ CLASSES = ("text", "title", "list", "table", "figure")
 TEXT, TITLE, LIST, TABLE, FIGURE = 1, 2, 3, 4, 5
 # Bump whenever a change alters the generated pixels or boxes: ensure_synthetic regenerates.
 GENERATOR_VERSION = 1
+STYLES = ("classic", "realistic")
 PAGE_ASPECT = 8.5 / 11.0  # US Letter, like most PubLayNet (PMC) pages
 
 _INK = (25, 25, 25)
@@ -421,14 +429,30 @@ def _scan_noise(p: _Page) -> tuple[Image.Image, list[tuple[int, R.Box]], int | N
     return img, blocks, quality
 
 
+def _check_style(style: str) -> str:
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {list(STYLES)}, got {style!r}")
+    return style
+
+
 def render_page(
-    seed: int, index: int, image_size: int = 640, split: str = "train", noise: bool = True
+    seed: int,
+    index: int,
+    image_size: int = 640,
+    split: str = "train",
+    noise: bool = True,
+    style: str = "classic",
 ):
     """Render one page. Returns ``(PIL RGB image, [(category_id, (x0, y0, x1, y1)), ...], quality)``.
 
     ``quality`` is the JPEG quality the page should be saved with (None: default 92), part of
-    the scan-noise model.
+    the scan-noise model. ``style``: "classic" or "realistic" (see the module docstring).
     """
+    if _check_style(style) == "realistic":
+        from .synthetic_real import render_realistic
+
+        page_size(image_size)  # validates
+        return render_realistic(_page_rng(seed, split, index), image_size, noise)
     p = _Page(_page_rng(seed, split, index), image_size)
     _layout(p)
     if noise:
@@ -446,8 +470,8 @@ def render_page(
 
 
 def _render_job(args) -> tuple[bytes, list, int, int]:
-    seed, index, image_size, split, noise, fmt = args
-    img, blocks, quality = render_page(seed, index, image_size, split, noise)
+    seed, index, image_size, split, noise, fmt, style = args
+    img, blocks, quality = render_page(seed, index, image_size, split, noise, style)
     buf = BytesIO()
     if fmt == "jpg":
         img.save(buf, format="JPEG", quality=quality or 92)
@@ -484,6 +508,7 @@ def generate_synthetic(
     image_format: str = "jpg",
     noise: bool = True,
     workers: int = 0,
+    style: str = "classic",
 ) -> Path:
     """Write ``num_pages`` pages as ``out_dir/<split>/NNNNNN.<fmt>`` + ``out_dir/<split>.json``.
 
@@ -496,6 +521,7 @@ def generate_synthetic(
         image_format: "jpg" (default) or "png".
         noise: apply scan noise (rotation, blur, speckle, tint, JPEG quality).
         workers: > 1 renders with a process pool (same output, just faster).
+        style: "classic" (the original pages, bit-identical) or "realistic".
 
     Returns:
         Path of the written COCO json.
@@ -506,12 +532,13 @@ def generate_synthetic(
     if image_format not in ("jpg", "png"):
         raise ValueError(f"image_format must be 'jpg' or 'png', got {image_format!r}")
     page_size(image_size)  # validates
+    _check_style(style)
     out = Path(out_dir)
     img_dir = out / split
     img_dir.mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
     jobs = [
-        (int(seed), i, int(image_size), split, bool(noise), image_format)
+        (int(seed), i, int(image_size), split, bool(noise), image_format, style)
         for i in range(int(num_pages))
     ]
     t0 = time.perf_counter()
@@ -541,6 +568,7 @@ def generate_synthetic(
             "seed": int(seed),
             "split": split,
             "image_size": int(image_size),
+            **_style_info(style),
         },
         "licenses": [],
         "images": images,
@@ -556,9 +584,19 @@ def generate_synthetic(
     return json_path
 
 
+def _style_info(style: str) -> dict:
+    """Extra json / manifest keys of a non-classic style (classic files stay byte-identical)."""
+    if style == "classic":
+        return {}
+    from .synthetic_real import VERSION
+
+    return {"style": style, "style_version": VERSION}
+
+
 def _split_params(
-    num_pages: int, seed: int, image_size: int, image_format: str, noise: bool
-) -> dict:
+    num_pages: int, seed: int, image_size: int, image_format: str, noise: bool,
+    style: str = "classic",
+) -> dict:  # fmt: skip
     return {
         "generator_version": GENERATOR_VERSION,
         "num_pages": int(num_pages),
@@ -566,6 +604,7 @@ def _split_params(
         "image_size": int(image_size),
         "image_format": image_format,
         "noise": bool(noise),
+        **_style_info(style),
     }
 
 
@@ -595,13 +634,16 @@ def ensure_synthetic(
     image_format: str = "jpg",
     noise: bool = True,
     workers: int = 0,
+    style: str = "classic",
 ) -> dict[str, tuple[Path, Path]]:
     """Generate the synthetic dataset under ``root`` on first use and reuse it afterwards.
 
     A split is reused when ``root/manifest.json`` records exactly the requested parameters
-    (pages, seed, image size, format, noise, generator version) and its json and images exist;
-    otherwise that split is deleted and regenerated. Returns ``{split: (json_path, image_dir)}``.
+    (pages, seed, image size, format, noise, generator version, style) and its json and images
+    exist; otherwise that split is deleted and regenerated. Returns ``{split: (json_path,
+    image_dir)}``. Give each style its own ``root`` (``register_dataset`` does).
     """
+    _check_style(style)
     splits = dict(splits or {"train": 200, "val": 50})
     root = Path(root)
     manifest_path = root / "manifest.json"
@@ -615,7 +657,7 @@ def ensure_synthetic(
                 logger.warning("ignoring unreadable %s; regenerating", manifest_path)
         manifest.setdefault("splits", {})
         for split, n in splits.items():
-            params = _split_params(n, seed, image_size, image_format, noise)
+            params = _split_params(n, seed, image_size, image_format, noise, style)
             json_path, img_dir = root / f"{split}.json", root / split
             have = manifest["splits"].get(split)
             complete = (
@@ -646,6 +688,7 @@ def ensure_synthetic(
                     image_format=image_format,
                     noise=noise,
                     workers=workers,
+                    style=style,
                 )
                 manifest["splits"][split] = params
                 tmp = manifest_path.with_suffix(".json.tmp")

@@ -52,6 +52,7 @@ def prepare_data(ds: DictConfig) -> DataSplits:
                 "splits": {"train": ds.num_train, "val": ds.num_val},
                 "seed": ds.data_seed,
                 "image_size": ds.page_size,
+                "style": ds.style,
             }
         train, val = register_dataset(
             ds.name, ds.root or None, ["train", "val"], check_images=ds.check_images,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -74,8 +75,47 @@ def _figures(out: Path, cfg: DictConfig, data: DataSplits, runs: dict[str, str])
     return figs
 
 
-def run_demo(seeds: int = 1, outputs: str = "outputs", overrides: list[str] | None = None) -> Path:
-    """Run the whole demo and write ``<outputs>/demo/REPORT.md``; returns its path."""
+def _eval_real(
+    out: Path, spec: str, images: str | None, models: Mapping[str, str]
+) -> tuple[dict[str, dict], Path]:
+    """AP of each model (name -> run dir) on the user's real pages, cached in
+    ``out/real_pages/<name>/metrics.json`` while the weights and the ground truth are unchanged."""
+    import json
+
+    from .real_pages import evaluate_pages, resolve_pages
+
+    gt, image_dir = resolve_pages(spec, images)
+    results = {}
+    for name, run_dir in models.items():
+        dest = out / "real_pages" / name.replace(" ", "_").replace("=", "-")
+        weights = resolve_model(run_dir).weights
+        cached = dest / "metrics.json"
+        if cached.is_file() and cached.stat().st_mtime >= max(
+            os.path.getmtime(weights), os.path.getmtime(gt)
+        ):
+            m = json.loads(cached.read_text())
+            if m.get("checkpoint") == str(weights) and m.get("gt") == str(gt):
+                results[name] = m
+                continue
+        logger.info("demo: %s on the real pages %s", name, gt)
+        results[name] = evaluate_pages(run_dir, gt, image_dir, dest, progress=False)
+    return results, gt
+
+
+def run_demo(
+    seeds: int = 1,
+    outputs: str = "outputs",
+    overrides: list[str] | None = None,
+    real_pages: str | None = None,
+    real_images: str | None = None,
+) -> Path:
+    """Run the whole demo and write ``<outputs>/demo/REPORT.md``; returns its path.
+
+    ``real_pages``: an annotated set of real pages (a COCO json, or a folder such as
+    ``scripts/docbank_to_coco.py`` writes: ``COCO/all.json`` + ``images/``; ``real_images``
+    names the image folder when it is elsewhere). The teacher and the seed-0 students are then
+    also evaluated on it, classes matched by name, and REPORT.md gains a "Real pages" table.
+    """
     from .report import plot_ap_bars, write_report
 
     overrides = [f"outputs={outputs}"] + list(overrides or [])
@@ -95,7 +135,8 @@ def run_demo(seeds: int = 1, outputs: str = "outputs", overrides: list[str] | No
     notes = [
         f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, torch "
         f"{torch.__version__}, {torch.get_num_threads()} threads.",
-        f"Data: {cfg.dataset.num_train} train / {cfg.dataset.num_val} val synthetic pages, "
+        f"Data: {cfg.dataset.num_train} train / {cfg.dataset.num_val} val synthetic pages "
+        f"(style {cfg.dataset.style}), "
         f"{cfg.dataset.page_size} px high; FPN width {t.fpn_channels} for both models. "
         f"Teacher {cfg.pair.teacher.backbone}-FPN: "
         f"{t.teacher_max_iter} iterations; students {cfg.pair.student.backbone}-FPN: "
@@ -107,5 +148,17 @@ def run_demo(seeds: int = 1, outputs: str = "outputs", overrides: list[str] | No
     report = write_report(
         out, teacher, students, figures, baseline="none", notes=notes, class_names=data.classes
     )
+    if real_pages:
+        from .real_pages import real_pages_table
+
+        models = {"teacher": teacher_dir(cfg)} | {
+            f"student kd={kd}": seed0_runs[kd] for kd in METHODS
+        }
+        results, gt = _eval_real(out, real_pages, real_images, models)
+        syn = {"teacher": teacher.get("AP")} | {
+            f"student kd={kd}": students[kd][0].get("AP") for kd in METHODS
+        }
+        table = real_pages_table(results, syn, data.classes, gt)
+        report.write_text(report.read_text().rstrip("\n") + "\n\n" + table)
     logger.info("demo: wrote %s", report)
     return report

@@ -103,8 +103,10 @@ def ensure_student(overrides: list[str], kd: str, seed: int, run_dir: str) -> di
     saved = os.path.join(run_dir, CONFIG_RESOLVED)
     if os.path.isfile(saved):
         keep = ("dataset", "pair", "kd", "trainer")
+        old = {k: v for k, v in OmegaConf.to_container(OmegaConf.load(saved)).items() if k in keep}
+        old.get("dataset", {}).setdefault("style", "classic")  # runs made before styles existed
         diff = config_diff(
-            {k: v for k, v in OmegaConf.to_container(OmegaConf.load(saved)).items() if k in keep},
+            old,
             {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k in keep},
             ignore=("trainer.resume", "trainer.test."),
         )

@@ -40,7 +40,8 @@ def test_teacher_command_keeps_overrides_that_change_the_teacher():
     for student_only in ("kd=dsig", "trainer.seed=3", "pair.student"):
         assert student_only not in cmd
     # the teacher path follows the same overrides
-    assert cfg.teacher_checkpoint.startswith("/tmp/o/teachers/synthetic_R50_256px_fpn64/")
+    # (dataset.style=realistic, the default, has its own teacher folder)
+    assert cfg.teacher_checkpoint.startswith("/tmp/o/teachers/synthetic-realistic_R50_256px_fpn64/")
 
 
 def test_known_dataset_rejects_a_different_class_list():

@@ -123,9 +123,10 @@ def _read_log(run_dir: Path) -> list[dict]:
 
 def _val_page(shared_root: Path) -> np.ndarray:
     """The first synthetic val page as an HxWx3 uint8 BGR array (DefaultPredictor's input)."""
-    with open(shared_root / "data" / "synthetic" / "val.json") as f:
+    data = shared_root / "data" / "synthetic_realistic"  # the default style's folder
+    with open(data / "val.json") as f:
         name = json.load(f)["images"][0]["file_name"]
-    rgb = np.asarray(Image.open(shared_root / "data" / "synthetic" / "val" / name).convert("RGB"))
+    rgb = np.asarray(Image.open(data / "val" / name).convert("RGB"))
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 

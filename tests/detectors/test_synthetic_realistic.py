@@ -1,0 +1,133 @@
+"""The realistic synthetic style: determinism, boxes on ink inside the page, every class, its own
+data folder and teacher folder, and the classic style left bit-identical."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from detectors.synthetic import ensure_synthetic, generate_synthetic, render_page
+from detectors.synthetic_real import corpus, equation_bank
+
+SIZE = 256
+
+
+def _digest(json_path: Path, img_dir: Path) -> str:
+    h = hashlib.sha256(json_path.read_bytes())
+    for f in sorted(img_dir.iterdir()):
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def test_classic_style_is_unchanged(tmp_path):
+    """The pages the README's GraphKD-vs-DSIG tables were made on, byte for byte (json + JPEGs
+    of generate_synthetic(seed=0, 3 pages, 256 px) as the generator wrote them before styles)."""
+    js = generate_synthetic(tmp_path, 3, seed=0, image_size=256)
+    assert _digest(js, tmp_path / "train") == (
+        "e04e8e7ad324da46d90c40fc1911531bd2268ba97c2e0c7b90c5155d0d1fb666"
+    )
+    assert "style" not in json.loads(js.read_text())["info"]
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    out = tmp_path_factory.mktemp("real")
+    path = generate_synthetic(out, 40, seed=1, image_size=SIZE, style="realistic")
+    return out, json.loads(path.read_text())
+
+
+def test_determinism(tmp_path, sample):
+    out, coco = sample
+    again = generate_synthetic(tmp_path / "a", 4, seed=1, image_size=SIZE, style="realistic")
+    twice = generate_synthetic(tmp_path / "b", 4, seed=1, image_size=SIZE, style="realistic")
+    assert again.read_bytes() == twice.read_bytes()
+    assert _digest(again, tmp_path / "a/train") == _digest(twice, tmp_path / "b/train")
+    first4 = [a for a in coco["annotations"] if a["image_id"] <= 4]
+    assert json.loads(again.read_text())["annotations"] == first4  # page i independent of count
+    other = generate_synthetic(tmp_path / "c", 4, seed=2, image_size=SIZE, style="realistic")
+    assert other.read_bytes() != again.read_bytes()
+    info = json.loads(again.read_text())["info"]
+    assert info["style"] == "realistic" and info["style_version"] >= 1
+
+
+def test_every_class_and_real_page_shapes(sample):
+    _, coco = sample
+    present = {a["category_id"] for a in coco["annotations"]}
+    assert present == {1, 2, 3, 4, 5}
+    sizes = {(im["width"], im["height"]) for im in coco["images"]}
+    assert all(h == SIZE for _, h in sizes)
+    # letter (8.5 x 11) and A4 pages, as in DocBank / PubLayNet
+    assert {round(SIZE * 8.5 / 11), round(SIZE * 210 / 297)} == {w for w, _ in sizes}
+    per_page = len(coco["annotations"]) / len(coco["images"])
+    assert 4 < per_page < 40
+
+
+def test_boxes_inside_pages_on_ink_and_tight(sample):
+    out, coco = sample
+    anns: dict[int, list] = {}
+    for a in coco["annotations"]:
+        anns.setdefault(a["image_id"], []).append(a)
+    for im in coco["images"][:12]:
+        W, H = im["width"], im["height"]
+        ink = np.asarray(Image.open(out / "train" / im["file_name"]).convert("L")) < 235
+        inside = np.zeros_like(ink)
+        for a in anns.get(im["id"], []):
+            x, y, w, h = a["bbox"]
+            assert w >= 1 and h >= 1 and x >= 0 and y >= 0
+            assert x + w <= W + 1e-6 and y + h <= H + 1e-6
+            x0, y0, x1, y1 = int(x), int(y), int(np.ceil(x + w)), int(np.ceil(y + h))
+            inside[y0:y1, x0:x1] = True
+            ys, xs = np.nonzero(ink[y0:y1, x0:x1])
+            assert len(xs), f"{im['file_name']}: box {a['bbox']} holds no ink"
+            # tight: the ink reaches (within 2 px) each side of the box
+            assert xs.min() <= 2 and ys.min() <= 2, (im["file_name"], a)
+            assert xs.max() >= x1 - x0 - 3 and ys.max() >= y1 - y0 - 3, (im["file_name"], a)
+        # only the unannotated furniture (running head, page number, footnotes) lies outside
+        assert (ink & ~inside).sum() <= 0.2 * ink.sum()
+
+
+def test_text_source_and_equations():
+    words = corpus()
+    assert len(words) > 10_000 and "the" in words
+    bank = equation_bank()
+    assert len(bank) >= 40 and all(m.mode == "L" and m.width > m.height for m in bank[:5])
+
+
+def test_render_page_style_argument():
+    img, blocks, quality = render_page(0, 0, SIZE, style="realistic", noise=False)
+    assert img.size[1] == SIZE and blocks and quality is None
+    with pytest.raises(ValueError, match="style"):
+        render_page(0, 0, SIZE, style="fancy")
+
+
+def test_styles_live_in_their_own_folders(tmp_path):
+    from detectors.datasets import register_dataset
+
+    register_dataset("synthetic", tmp_path, ["val"], synthetic={"splits": {"val": 2},
+                     "image_size": 128, "style": "realistic"})  # fmt: skip
+    manifest = json.loads((tmp_path / "synthetic_realistic/manifest.json").read_text())
+    assert manifest["splits"]["val"]["style"] == "realistic"
+    assert not (tmp_path / "synthetic").exists()
+    ensure_synthetic(tmp_path / "synthetic", {"val": 1}, image_size=128)  # classic: unchanged keys
+    classic = json.loads((tmp_path / "synthetic/manifest.json").read_text())["splits"]["val"]
+    assert "style" not in classic
+
+
+def test_teacher_folder_is_keyed_by_style():
+    from hydra import compose, initialize_config_dir
+
+    from graphkd.cli import CONFIG_DIR
+    from graphkd.config import register_configs
+
+    register_configs()
+
+    def ckpt(*overrides):
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            return compose("config", overrides=list(overrides)).teacher_checkpoint
+
+    assert "/synthetic_R50_" in ckpt("dataset.style=classic")  # the README runs' folder
+    assert "/synthetic-realistic_R50_" in ckpt("dataset.style=realistic")
+    assert "/docbank_R50_" in ckpt("dataset=docbank")
