@@ -35,27 +35,19 @@ from detectors.kvargs import parse_kv, split_own
 VARIANTS = ("student", "teacher_forward", "dsig", "graphkd")
 
 
-def _compose(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    from graphkd.cli import CONFIG_DIR
-
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("config", overrides=overrides)
-
-
 def _setup(overrides: list[str], kd: str, teacher=None):
     import torch
 
     from detectors.build import build_detector
     from detectors.datasets import get_spec
     from detectors.dummy import make_dummy_batch
+    from graphkd.cli import compose_config
     from graphkd.d2config import detector_cfg
     from graphkd.data import DataSplits
     from graphkd.models import build_distiller
 
     torch.manual_seed(0)
-    cfg = _compose(overrides + [f"kd={kd}"])
+    cfg = compose_config(overrides + [f"kd={kd}"])
     spec = get_spec("synthetic")
     data = DataSplits("bench_train", "bench_val", spec.classes, spec.text_classes)
     if teacher is None:
@@ -197,7 +189,9 @@ def main(argv: list[str]) -> dict:
     own, overrides = split_own(argv, prefix="bench.")
     bench = {"iters": 10, "out": "outputs/bench.json"}
     bench.update(parse_kv(own, {k: type(v) for k, v in bench.items()}, (), __doc__))
-    cfg = _compose(overrides + ["kd=graphkd"])
+    from graphkd.cli import compose_config
+
+    cfg = compose_config(overrides + ["kd=graphkd"])
     measured = _in_process(_interleaved, overrides, bench["iters"])
     times, kd_forward = measured["step"], measured["kd_forward"]
     student = statistics.median(times["student"])

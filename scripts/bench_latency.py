@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from detectors.kvargs import parse_kv, split_own
+from graphkd.cli import compose_config
 
 BG_BIAS = 4.0
 TRAINER_FOR_SIZE = {320: "cpu", 800: "gpu"}
@@ -60,15 +61,6 @@ DEFAULTS = {
     "max_pages": 0,  # AP mode: evaluate on the first N val pages only (0 = all)
     "quantize": "false",  # AP mode: also with the int8 box head (detectors.export)
 }
-
-
-def _compose(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    from graphkd.cli import CONFIG_DIR
-
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("config", overrides=overrides)
 
 
 def _build(cfg, role: str, post_nms_topk: int | None = None):
@@ -193,7 +185,7 @@ def ap_by_proposals(
     from graphkd.data import prepare_data
     from graphkd.engine import evaluate
 
-    val = prepare_data(_compose(overrides).dataset).val
+    val = prepare_data(compose_config(overrides).dataset).val
     if max_pages > 0:
         val = _first_pages(val, max_pages)
     files = resolve_model(checkpoint)
@@ -239,7 +231,9 @@ def main(argv: list[str]) -> dict:
         preset = TRAINER_FOR_SIZE[size]
         done: dict[str, dict] = {}
         for pair in str(bench["pairs"]).split(","):
-            cfg = _compose([f"pair={pair}", f"trainer={preset}", "trainer.device=cpu", *overrides])
+            cfg = compose_config(
+                [f"pair={pair}", f"trainer={preset}", "trainer.device=cpu", *overrides]
+            )
             settings[str(size)] = {"trainer": preset, **dict(cfg.trainer.test)}
             for role in ("teacher", "student"):
                 backbone = cfg.pair[role].backbone

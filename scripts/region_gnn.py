@@ -30,20 +30,12 @@ from pathlib import Path
 import torch
 
 from detectors.kvargs import parse_kv, split_own
+from graphkd.cli import compose_config
 
 SPEC = {"checkpoint": str, "model": str, "conv": str, "epochs": int, "hidden": int,
         "layers": int, "lr": float, "dropout": float, "topk": int, "geometry": bool,
         "descriptor": str, "max_train": int, "max_val": int, "seed": int, "seeds": int,
         "out": str, "threads": int}  # fmt: skip
-
-
-def _compose(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    from graphkd.cli import CONFIG_DIR
-
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("config", overrides=overrides)
 
 
 def load_backbone_model(cfg, data, checkpoint: str | None, role: str, seed: int):
@@ -113,7 +105,7 @@ def main(argv=None) -> None:
     from graph.examples.region_classification import RegionClassifier, fit
     from graphkd.data import prepare_data
 
-    cfg = _compose(overrides)
+    cfg = compose_config(overrides)
     data = prepare_data(cfg.dataset)
     model, min_size, max_size, fmt = load_backbone_model(
         cfg, data, a.get("checkpoint"), a.get("model", "student"), seed
