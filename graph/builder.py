@@ -296,16 +296,6 @@ class GraphBuilder(nn.Module):
         self.student_channels = student_channels
         self.min_text_nodes = min_text_nodes
         self.check_inputs = check_inputs
-        # The options as attributes (read on every build).
-        self.descriptor = cfg.descriptor
-        self.split_mode = cfg.split_mode
-        self.merge = cfg.merge
-        self.merge_ratio = cfg.merge_ratio
-        self.merge_text_only = cfg.merge_text_only
-        self.edge_metric = cfg.edge_metric
-        self.bg_threshold = cfg.bg_threshold
-        self.bg_topk = cfg.bg_topk
-        self.self_loops_on_merged = cfg.self_loops_on_merged
         kw = dict(shrinkage=cfg.shrinkage, min_samples=cfg.min_samples)
         momentum = cfg.momentum
         s_momentum = momentum if cfg.student_momentum is None else cfg.student_momentum
@@ -325,7 +315,7 @@ class GraphBuilder(nn.Module):
     @property
     def needs_stats(self) -> bool:
         """Whether the running statistics are used (Mahalanobis edges or covariance split)."""
-        return self.edge_metric == "mahalanobis" or self.split_mode == "covariance"
+        return self.cfg.edge_metric == "mahalanobis" or self.cfg.split_mode == "covariance"
 
     # ------------------------------------------------------------------ entry points
     def build(
@@ -426,7 +416,7 @@ class GraphBuilder(nn.Module):
         if self.check_inputs:
             self._validate(models, boxes, gt_classes, gt_instance, bg_prob)
         feats = [[f.detach() for f in fs] if detach else list(fs) for _, fs, _, _, detach in models]
-        zs = [torch.cat([node_descriptors(f, self.descriptor) for f in fs]) for fs in feats]
+        zs = [torch.cat([node_descriptors(f, self.cfg.descriptor) for f in fs]) for fs in feats]
         is_bg, is_text = self._roles(torch.cat(gt_classes), torch.cat(gt_instance))
         if update_stats and self.needs_stats:
             fg = ~is_bg
@@ -435,7 +425,7 @@ class GraphBuilder(nn.Module):
         # Whiten every RoI once per model (one triangular solve each): whitening is affine, so
         # pooled whitened RoIs are whitened node descriptors and all distances are Euclidean.
         w_plan = models[0][3].whiten(zs[0]) if self.needs_stats else zs[0]
-        if self.edge_metric == "mahalanobis":
+        if self.cfg.edge_metric == "mahalanobis":
             ws = [w_plan] + [m[3].whiten(z) for m, z in zip(models[1:], zs[1:])]
         else:
             ws = [None] * len(models)  # cosine edges come from the pooled features
@@ -470,8 +460,8 @@ class GraphBuilder(nn.Module):
         counts = [int(g.shape[0]) for g in gt_instance]
         stats = self.teacher_stats
         t_ready = stats.is_ready
-        split_source = self.split_mode
-        if self.split_mode == "covariance" and not t_ready:
+        split_source = self.cfg.split_mode
+        if self.cfg.split_mode == "covariance" and not t_ready:
             split_source = "gt_fallback"
         fg = ~is_bg
         agreement = math.nan
@@ -494,7 +484,9 @@ class GraphBuilder(nn.Module):
             if bg_prob is None:
                 keep = ~bg_i
             else:
-                keep = mine_hard_background(bg_prob[i], bg_i, self.bg_threshold, self.bg_topk)
+                keep = mine_hard_background(
+                    bg_prob[i], bg_i, self.cfg.bg_threshold, self.cfg.bg_topk
+                )
             kept_bg += int((keep & bg_i).sum())
             merges.append(
                 merge_text_nodes(
@@ -503,10 +495,10 @@ class GraphBuilder(nn.Module):
                     gt_instance[i],
                     None,
                     keep=keep,
-                    ratio=self.merge_ratio if self.merge else None,
-                    merge_instances=self.merge,
+                    ratio=self.cfg.merge_ratio if self.cfg.merge else None,
+                    merge_instances=self.cfg.merge,
                     min_text_nodes=self.min_text_nodes,
-                    merge_text_only=self.merge_text_only,
+                    merge_text_only=self.cfg.merge_text_only,
                 )
             )
         device = w.device
@@ -520,7 +512,7 @@ class GraphBuilder(nn.Module):
         # (after each image's other edges), types from the node types.
         ei, eb = _complete_edges(n_per)
         loop = torch.zeros(ei.shape[1], dtype=torch.bool, device=device)
-        if self.self_loops_on_merged:
+        if self.cfg.self_loops_on_merged:
             on = ((size > 1) & (ntype == NodeType.TEXT)).nonzero().flatten()
             local = on - (torch.cumsum(n_per, 0) - n_per)[batch[on]]
             ei = torch.cat([ei, torch.stack([local, local])], dim=1)
@@ -587,7 +579,7 @@ class GraphBuilder(nn.Module):
         x = _pool_mean_parts([f.flatten(1) for f in features], cluster, n)
         zn = pool_by_cluster(z, cluster, n)
         box = union_boxes(torch.cat(list(boxes)).to(dtype), cluster, n)
-        if self.edge_metric == "mahalanobis":
+        if self.cfg.edge_metric == "mahalanobis":
             wn = pool_by_cluster(w, cluster, n)
             dense, _ = batched_pairwise_mahalanobis(wn, plan.batch, None, B)
         else:  # cosine of the flattened node features (DSIG), one (n_i, n_i) product per image
@@ -596,7 +588,7 @@ class GraphBuilder(nn.Module):
             for b, xn in enumerate(F.normalize(x, dim=1, eps=1e-12).split(plan.num_nodes)):
                 dense[b, : xn.shape[0], : xn.shape[0]] = xn @ xn.T
         vals = dense[plan.edge_batch, plan.edge_index[0], plan.edge_index[1]]
-        if self.edge_metric == "cosine":
+        if self.cfg.edge_metric == "cosine":
             sim, dist = vals, (1 - vals).clamp_min(0)
         else:
             dist = vals
@@ -665,7 +657,7 @@ class GraphBuilder(nn.Module):
             checks = []
             for name, fs, channels, _, _ in models:
                 f = fs[i]
-                vectors = f.dim() == 2 and self.descriptor == "mean"  # (N, C): own features
+                vectors = f.dim() == 2 and self.cfg.descriptor == "mean"  # (N, C): own features
                 checks.append((name, f, (N, channels) if vectors else (N, channels, None, None)))
             checks += [
                 ("boxes", boxes[i], (N, 4)),

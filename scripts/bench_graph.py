@@ -92,7 +92,7 @@ def naive_image(gb: GraphBuilder, tf, sf, boxes, gt_classes, gt_instance, bg_pro
             else NodeType.BG
         )
         ce = -math.log(max(float(bg_prob[i]), 1e-12))
-        keep.append(fg or ce >= gb.bg_threshold)
+        keep.append(fg or ce >= gb.cfg.bg_threshold)
     # Step A: text RoIs of one GT instance -> one cluster (a list of RoI indices).
     clusters, by_inst = [], {}
     for i in range(n):
@@ -109,7 +109,7 @@ def naive_image(gb: GraphBuilder, tf, sf, boxes, gt_classes, gt_instance, bg_pro
             clusters.append([i])
     # Step B: merge the closest pair of text clusters (centroid distance) while over the ratio.
     n_nontext = sum(kinds[c[0]] == NodeType.NONTEXT for c in clusters)
-    target = max(gb.min_text_nodes, int(gb.merge_ratio * n_nontext + 1e-9))
+    target = max(gb.min_text_nodes, int(gb.cfg.merge_ratio * n_nontext + 1e-9))
     while sum(kinds[c[0]] == NodeType.TEXT for c in clusters) > target:
         text = [c for c in clusters if kinds[c[0]] == NodeType.TEXT]
         cents = [sum(zt[i] for i in c) / len(c) for c in text]

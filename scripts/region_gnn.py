@@ -156,7 +156,7 @@ def main(argv=None) -> None:
         "pages": {k: len(v) for k, v in splits.items()},
         "regions": {"train": int(train[3].numel()), "val": int(val[3].numel())},
         "options": {**hp, "geometry": geometry, "topk": topk, "seed": seed,
-                    "descriptor": builder.descriptor, "epochs": a.get("epochs", 200)},
+                    "descriptor": builder.cfg.descriptor, "epochs": a.get("epochs", 200)},
         "seconds": {"pool_regions": round(t_pool, 1), "train_both": round(t_fit, 1)},
         "results": results,
         "gnn_minus_mlp_val_accuracy_per_seed": diffs,

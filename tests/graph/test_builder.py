@@ -426,7 +426,7 @@ def test_builder_from_graph_config_equals_builder_from_options():
             cfg=GraphConfig(bg_topk=3, descriptor="meanmax"), merge_ratio=None, edge_metric="cosine"
         ),  # fmt: skip
     ):
-        assert gb.cfg == cfg and gb.bg_topk == 3 and gb.merge_ratio is None
+        assert gb.cfg == cfg and gb.cfg.bg_topk == 3 and gb.cfg.merge_ratio is None
         built.append(gb.build_pair(**batch)[0])
     for g in built[1:]:
         assert torch.equal(g.edge_index, built[0].edge_index)
