@@ -24,14 +24,12 @@ from detectors.config import load_detector_cfg
 
 from .artifacts import load_graph_builder, resolve_model
 from .data import DataSplits
-from .jobs import config_diff
-from .jobs import ensure_student as _student
-from .jobs import ensure_teacher as _teacher
+from .jobs import ensure_student, ensure_teacher
 from .models import teacher_dir
 from .page_graphs import graph_for_page, page_input
 from .visualize import draw_detections, draw_graph_pair, side_by_side
 
-__all__ = ["METHODS", "config_diff", "run_demo"]
+__all__ = ["METHODS", "run_demo"]
 
 logger = logging.getLogger("graphkd")
 
@@ -120,13 +118,13 @@ def run_demo(
 
     overrides = [f"outputs={outputs}"] + list(overrides or [])
     out = Path(outputs) / "demo"
-    cfg, data, teacher = _teacher(overrides)
+    cfg, data, teacher = ensure_teacher(overrides)
     students: dict[str, list[dict]] = {kd: [] for kd in METHODS}
     seed0_runs: dict[str, str] = {}
     for seed in range(int(seeds)):
         for kd in METHODS:
             run_dir = str(out / "runs" / kd / f"seed{seed}")
-            students[kd].append(_student(overrides, kd, seed, run_dir))
+            students[kd].append(ensure_student(overrides, kd, seed, run_dir))
             if seed == 0:
                 seed0_runs[kd] = run_dir
     figures = {"AP of teacher and students": plot_ap_bars(teacher, students, out / "ap.png")}

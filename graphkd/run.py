@@ -28,10 +28,9 @@ from . import engine
 from .config import to_config
 from .d2config import detector_cfg
 from .data import DataSplits, prepare_data
-from .models import build_distiller, build_teacher, teacher_command, teacher_dir
+from .models import build_distiller
 from .package import (
     STUDENT_CHECKPOINT,
-    STUDENT_CONFIG,
     write_labels,
     write_model_card,
     write_student_package,
@@ -54,14 +53,6 @@ __all__ = [
     "log_to",
     "save_student",
     "teacher_worker",
-    # re-exported for existing callers; homes: graphkd.package, .models, .d2config
-    "STUDENT_CHECKPOINT",
-    "STUDENT_CONFIG",
-    "build_distiller",
-    "build_teacher",
-    "detector_cfg",
-    "teacher_command",
-    "teacher_dir",
 ]
 
 logger = logging.getLogger("graphkd")
