@@ -38,7 +38,8 @@ __all__ = [
 ]
 
 _CONFIGS = (STUDENT_CONFIG, TEACHER_CONFIG)
-_WEIGHTS = (STUDENT_CHECKPOINT, "model_final.pth")
+_FINAL = "model_final.pth"  # detectron2's trainer: the weights after the last iteration
+_WEIGHTS = (STUDENT_CHECKPOINT, _FINAL)
 
 
 @dataclass
@@ -93,14 +94,19 @@ def _weights(config: Path, cfg: CfgNode, explicit: Path | None) -> Path:
     """The weights: explicit, else MODEL.WEIGHTS, else a known file beside the config.
 
     A run dir that was moved keeps a stale absolute MODEL.WEIGHTS: the file beside the config
-    with the same name wins then.
+    with the same name wins then. A *training* run's ``config.yaml`` (train_teacher.py's and
+    detectron2's own dump) holds the initial weights in MODEL.WEIGHTS (e.g. ``pair.teacher.weights``
+    to fine-tune from): its ``model_final.pth``, the trained weights, wins over them.
     """
     if explicit is not None:
         return explicit
     named = Path(cfg.MODEL.WEIGHTS) if cfg.MODEL.WEIGHTS else None
-    candidates = ([named, config.parent / named.name] if named else []) + [
-        config.parent / n for n in _WEIGHTS
-    ]
+    trained = [config.parent / _FINAL] if config.name == TEACHER_CONFIG else []
+    candidates = (
+        trained
+        + ([named, config.parent / named.name] if named else [])
+        + [config.parent / n for n in _WEIGHTS]
+    )
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
         raise FileNotFoundError(

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import MetadataCatalog
 from PIL import Image
@@ -77,6 +78,21 @@ def test_resolve_model(tiny):
     assert graph_config(None, tiny["student"]) == graph_config("graphkd")  # no saved run config
     kd, dsig = graph_config("dsig")
     assert kd == "dsig" and dsig.edge_metric == "cosine" and dsig.split_mode == "none"
+
+
+def test_resolve_model_fine_tuned_teacher(tiny, tmp_path):
+    """A teacher trained from init weights (pair.teacher.weights) keeps them in its config's
+    MODEL.WEIGHTS, as detectron2 dumps training configs: its run dir must give model_final.pth."""
+    run = tmp_path / "finetuned"
+    shutil.copytree(tiny["teacher"], run)
+    init = tmp_path / "init.pth"
+    shutil.copy(run / "model_final.pth", init)
+    d = yaml.safe_load((run / "config.yaml").read_text())
+    d["MODEL"]["WEIGHTS"] = str(init)
+    (run / "config.yaml").write_text(yaml.safe_dump(d))
+    for path in (run, run / "config.yaml"):
+        assert resolve_model(path).weights == run / "model_final.pth"
+    assert resolve_model(run / "model_final.pth").weights == run / "model_final.pth"
 
 
 def test_predict(tiny, tmp_path):
