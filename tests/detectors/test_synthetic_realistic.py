@@ -131,3 +131,42 @@ def test_teacher_folder_is_keyed_by_style():
     assert "/synthetic_R50_" in ckpt("dataset.style=classic")  # the README runs' folder
     assert "/synthetic-realistic_R50_" in ckpt("dataset.style=realistic")
     assert "/docbank_R50_" in ckpt("dataset=docbank")
+
+
+@pytest.mark.parametrize("family", ["cm", "stix", "dejavu_serif", "dejavu_sans"])
+def test_word_boxes_are_pdf_text_boxes(family):
+    """A word's box spans its font's em box, as PDFMiner reports DocBank's tokens: the same rows
+    with or without ascenders and descenders, one font size high, the descenders' foot at its
+    bottom (on DocBank's pages: 0.15 em above the ascenders, 0.19 em below a baseline)."""
+    from detectors.synthetic_real import FAMILIES, RealPage, _font
+
+    page = RealPage(np.random.default_rng(0), 320)
+    size = 40
+    for font in FAMILIES[family][:2]:
+        boxes = {t: page.word(10, 50, t, font, size) for t in ("one", "held", "ply", "Q2")}
+        rows = {(b[1], b[3]) for b in boxes.values()}
+        assert len(rows) == 1, (font, boxes)
+        top, bottom = rows.pop()
+        assert bottom - top == size
+        assert boxes["held"][1] < boxes["one"][3] - size * 0.5  # the ink is inside the box
+        baseline = 50 + 1 + _font(font, size).getmetrics()[0]  # _mask draws at (1, 1)
+        assert 0.1 * size <= bottom - baseline <= 0.3 * size
+
+
+def test_box_margins_measures_the_box_convention(tmp_path):
+    """scripts/box_margins.py: a box padded around its ink reports the padding, a tight one 0."""
+    import scripts.box_margins as margins
+
+    page = np.full((200, 100), 255, np.uint8)
+    page[50:70, 10:90] = 0  # one "line" of ink, 20 rows
+    Image.fromarray(page).save(tmp_path / "p.png")
+    coco = {"images": [{"id": 1, "file_name": "p.png", "width": 100, "height": 200}],
+            "categories": [{"id": 1, "name": "text"}, {"id": 2, "name": "title"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 50, 80, 20]},
+                            {"id": 2, "image_id": 1, "category_id": 2, "bbox": [10, 45, 80, 30]}]}  # fmt: skip
+    (tmp_path / "gt.json").write_text(json.dumps(coco))
+    out = margins.main([f"json={tmp_path / 'gt.json'}", f"images={tmp_path}", "thin=0.2"])
+    assert out["text"]["top"] == 0 and out["text"]["bottom"] == 0
+    assert out["title"]["top"] == pytest.approx(5 / 30, abs=1e-3)
+    assert out["title"]["bottom"] == pytest.approx(5 / 30, abs=1e-3)
+    assert out["text"]["one_line_boxes"] == 1 and out["title"]["one_line_boxes"] == 1
