@@ -18,9 +18,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from detectors.kvargs import parse_kv
+from graphkd.visualize import load_image
 
 SPEC = {"json": str, "images": str, "pages": int, "thin": float}
 
@@ -51,20 +51,26 @@ def ink_margins(gray: np.ndarray, box: tuple[float, float, float, float]) -> tup
 
 def main(argv=None) -> dict:
     a = parse_kv(sys.argv[1:] if argv is None else argv, SPEC, ("json", "images"), __doc__)
+    if not Path(a["json"]).is_file():
+        raise SystemExit(f"error: json={a['json']} does not exist")
     coco = json.loads(Path(a["json"]).read_text())
     names = {c["id"]: c["name"] for c in coco["categories"]}
     by_image: dict[int, list] = defaultdict(list)
     for ann in coco["annotations"]:
+        if ann["category_id"] not in names:
+            raise SystemExit(
+                f"error: {a['json']}: annotation {ann['id']} has category_id "
+                f"{ann['category_id']}, not one of the json's categories {sorted(names)}"
+            )
         by_image[ann["image_id"]].append(ann)
     images = coco["images"][: a["pages"]] if a.get("pages") else coco["images"]
     thin = a.get("thin", 0.015)
     found: dict[str, list] = defaultdict(list)
     for im in images:
-        path = Path(a["images"]) / im["file_name"]
         try:
-            gray = np.asarray(Image.open(path).convert("L"))
-        except OSError as e:
-            raise SystemExit(f"error: {path} (image {im['id']}) is unreadable: {e}") from None
+            gray = load_image(Path(a["images"]) / im["file_name"], "L")[:, :, 0]
+        except (FileNotFoundError, ValueError) as e:
+            raise SystemExit(f"error: image {im['id']} of {a['json']}: {e}") from None
         for ann in by_image[im["id"]]:
             x, y, w, h = ann["bbox"]
             top, bottom = ink_margins(gray, (x, y, x + w, y + h))

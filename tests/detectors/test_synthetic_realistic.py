@@ -170,3 +170,18 @@ def test_box_margins_measures_the_box_convention(tmp_path):
     assert out["title"]["top"] == pytest.approx(5 / 30, abs=1e-3)
     assert out["title"]["bottom"] == pytest.approx(5 / 30, abs=1e-3)
     assert out["text"]["one_line_boxes"] == 1 and out["title"]["one_line_boxes"] == 1
+
+    # a box over blank paper has no margin to measure: left out of the counts
+    coco["annotations"].append(
+        {"id": 3, "image_id": 1, "category_id": 1, "bbox": [10, 120, 80, 20]}
+    )
+    (tmp_path / "gt.json").write_text(json.dumps(coco))
+    out = margins.main([f"json={tmp_path / 'gt.json'}", f"images={tmp_path}", "thin=0.2"])
+    assert out["text"]["boxes"] == 1
+    # bad input names what is wrong
+    coco["annotations"].append({"id": 4, "image_id": 1, "category_id": 9, "bbox": [0, 0, 5, 5]})
+    (tmp_path / "bad.json").write_text(json.dumps(coco))
+    with pytest.raises(SystemExit, match="annotation 4 has category_id 9"):
+        margins.main([f"json={tmp_path / 'bad.json'}", f"images={tmp_path}"])
+    with pytest.raises(SystemExit, match="image 1 of .*does not exist"):
+        margins.main([f"json={tmp_path / 'gt.json'}", f"images={tmp_path / 'nowhere'}"])
