@@ -185,3 +185,35 @@ def test_box_margins_measures_the_box_convention(tmp_path):
         margins.main([f"json={tmp_path / 'bad.json'}", f"images={tmp_path}"])
     with pytest.raises(SystemExit, match="image 1 of .*does not exist"):
         margins.main([f"json={tmp_path / 'gt.json'}", f"images={tmp_path / 'nowhere'}"])
+
+
+def test_display_formula_joins_a_close_paragraph():
+    """A display formula and the paragraph next to it are one text block when they are as close
+    as the DocBank converter joins blocks (leading + block_gap body sizes), two when further."""
+    from detectors.docbank import GroupingParams
+    from detectors.synthetic_real import TEXT, TITLE, RealPage
+
+    page = RealPage(np.random.default_rng(0), 320)
+    limit = page.lh - page.size + GroupingParams.block_gap * page.size
+    para = (10.0, 100.0, 200.0, 160.0)
+    for gap, blocks in ((limit - 1, 1), (limit + 1, 2)):
+        page.blocks = [(TEXT, para), (TEXT, (40.0, 160 + gap, 170.0, 190 + gap))]
+        page.join_display()
+        assert len(page.blocks) == blocks
+    assert page.blocks[0] == (TEXT, para)
+    page.blocks = [(TITLE, para), (TEXT, (40.0, 161.0, 170.0, 190.0))]
+    page.join_display()  # only text joins text
+    assert len(page.blocks) == 2
+
+
+def test_consecutive_paragraphs_are_indented():
+    """With first-line indentation a paragraph straight below another always starts indented
+    (without it nothing on the page would show where one ends and the next begins)."""
+    from detectors.synthetic_real import RealPage
+
+    page = RealPage(np.random.default_rng(0), 320)
+    page.indent_paras = True
+    for k in range(20):  # one-line paragraphs: the box is the first line's
+        page.paragraph(100, 100 + 100 * k, 1500, 3000, n=1)  # first_indent=None: a new one
+        assert page.last_box[0] >= 100 + page.parindent - 2
+
