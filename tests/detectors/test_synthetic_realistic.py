@@ -217,3 +217,37 @@ def test_consecutive_paragraphs_are_indented():
         page.paragraph(100, 100 + 100 * k, 1500, 3000, n=1)  # first_indent=None: a new one
         assert page.last_box[0] >= 100 + page.parindent - 2
 
+
+def test_block_gaps_measures_the_page_rhythm(tmp_path):
+    """scripts/block_gaps.py: gaps to the block straight above, in thousandths of the page
+    height, per class pair; the other column does not count, touching boxes give 0."""
+    import scripts.block_gaps as gaps
+
+    # a 1000-px page: left column title, text 20 below it, text touching that; right column a
+    # figure beside them, a text block 50 below the figure
+    coco = {"images": [{"id": 1, "file_name": "p.png", "width": 800, "height": 1000}],
+            "categories": [{"id": 1, "name": "text"}, {"id": 2, "name": "title"},
+                           {"id": 5, "name": "figure"}],
+            "annotations": [
+                {"id": 1, "image_id": 1, "category_id": 2, "bbox": [50, 100, 200, 15]},
+                {"id": 2, "image_id": 1, "category_id": 1, "bbox": [50, 135, 300, 100]},
+                {"id": 3, "image_id": 1, "category_id": 1, "bbox": [50, 235, 300, 60]},
+                {"id": 4, "image_id": 1, "category_id": 5, "bbox": [420, 90, 330, 200]},
+                {"id": 5, "image_id": 1, "category_id": 1, "bbox": [420, 340, 330, 40]}]}  # fmt: skip
+    (tmp_path / "gt.json").write_text(json.dumps(coco))
+    out = gaps.main([f"json={tmp_path / 'gt.json'}"])
+    assert set(out["gap"]) == {"title -> text", "text -> text", "figure -> text"}
+    assert out["gap"]["title -> text"]["p50"] == 20.0
+    assert out["gap"]["text -> text"]["p50"] == 0.0
+    assert out["gap"]["figure -> text"]["p50"] == 50.0
+    assert out["height"]["text"]["n"] == 3 and out["height"]["title"]["p50"] == 15.0
+
+    idx, gap = gaps.block_above(np.array([[0, 0, 10, 10], [0, 12, 10, 20], [50, 0, 60, 5.0]]))
+    assert idx.tolist() == [-1, 0, -1] and gap[1] == 2 and np.isnan(gap[0])
+
+    coco["annotations"].append({"id": 6, "image_id": 1, "category_id": 3, "bbox": [0, 0, 5, 5]})
+    (tmp_path / "bad.json").write_text(json.dumps(coco))
+    with pytest.raises(SystemExit, match="annotation 6 has category_id 3"):
+        gaps.main([f"json={tmp_path / 'bad.json'}"])
+    with pytest.raises(SystemExit, match="does not exist"):
+        gaps.main([f"json={tmp_path / 'none.json'}"])
