@@ -15,10 +15,10 @@ own labels, display equations included).
 import json
 import sys
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 
+from detectors.datasets import read_coco_annotations
 from detectors.kvargs import parse_kv
 
 SPEC = {"json": str, "overlap": float}
@@ -53,24 +53,11 @@ def _quantiles(v: list[float]) -> dict:
 
 def main(argv=None) -> dict:
     a = parse_kv(sys.argv[1:] if argv is None else argv, SPEC, ("json",), __doc__)
-    if not Path(a["json"]).is_file():
-        raise SystemExit(f"error: json={a['json']} does not exist")
-    coco = json.loads(Path(a["json"]).read_text())
-    names = {c["id"]: c["name"] for c in coco["categories"]}
+    try:
+        coco, names, by_image = read_coco_annotations(a["json"])
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
     heights = {im["id"]: float(im["height"]) for im in coco["images"]}
-    by_image: dict[int, list] = defaultdict(list)
-    for ann in coco["annotations"]:
-        if ann["category_id"] not in names:
-            raise SystemExit(
-                f"error: {a['json']}: annotation {ann['id']} has category_id "
-                f"{ann['category_id']}, not one of the json's categories {sorted(names)}"
-            )
-        if ann["image_id"] not in heights:
-            raise SystemExit(
-                f"error: {a['json']}: annotation {ann['id']} is on image_id {ann['image_id']}, "
-                "which the json's images do not list"
-            )
-        by_image[ann["image_id"]].append(ann)
     gaps: dict[str, list] = defaultdict(list)
     sizes: dict[str, list] = defaultdict(list)
     for image_id, anns in by_image.items():

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from detectors.datasets import read_coco_annotations
 from detectors.kvargs import parse_kv
 from graphkd.visualize import load_image
 
@@ -51,18 +52,10 @@ def ink_margins(gray: np.ndarray, box: tuple[float, float, float, float]) -> tup
 
 def main(argv=None) -> dict:
     a = parse_kv(sys.argv[1:] if argv is None else argv, SPEC, ("json", "images"), __doc__)
-    if not Path(a["json"]).is_file():
-        raise SystemExit(f"error: json={a['json']} does not exist")
-    coco = json.loads(Path(a["json"]).read_text())
-    names = {c["id"]: c["name"] for c in coco["categories"]}
-    by_image: dict[int, list] = defaultdict(list)
-    for ann in coco["annotations"]:
-        if ann["category_id"] not in names:
-            raise SystemExit(
-                f"error: {a['json']}: annotation {ann['id']} has category_id "
-                f"{ann['category_id']}, not one of the json's categories {sorted(names)}"
-            )
-        by_image[ann["image_id"]].append(ann)
+    try:
+        coco, names, by_image = read_coco_annotations(a["json"])
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
     images = coco["images"][: a["pages"]] if a.get("pages") else coco["images"]
     thin = a.get("thin", 0.015)
     found: dict[str, list] = defaultdict(list)
@@ -71,7 +64,7 @@ def main(argv=None) -> dict:
             gray = load_image(Path(a["images"]) / im["file_name"], "L")[:, :, 0]
         except (FileNotFoundError, ValueError) as e:
             raise SystemExit(f"error: image {im['id']} of {a['json']}: {e}") from None
-        for ann in by_image[im["id"]]:
+        for ann in by_image.get(im["id"], []):
             x, y, w, h = ann["bbox"]
             top, bottom = ink_margins(gray, (x, y, x + w, y + h))
             found[names[ann["category_id"]]].append((top, bottom, h / gray.shape[0] < thin))

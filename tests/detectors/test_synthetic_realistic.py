@@ -249,5 +249,9 @@ def test_block_gaps_measures_the_page_rhythm(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(coco))
     with pytest.raises(SystemExit, match="annotation 6 has category_id 3"):
         gaps.main([f"json={tmp_path / 'bad.json'}"])
+    coco["annotations"][-1].update(category_id=1, image_id=7)
+    (tmp_path / "bad.json").write_text(json.dumps(coco))
+    with pytest.raises(SystemExit, match="annotation 6 is on image_id 7"):
+        gaps.main([f"json={tmp_path / 'bad.json'}"])
     with pytest.raises(SystemExit, match="does not exist"):
         gaps.main([f"json={tmp_path / 'none.json'}"])
