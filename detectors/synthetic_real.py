@@ -283,7 +283,8 @@ class RealPage:
         self.indent_paras = r.random() < 0.75  # LaTeX: first-line indent, no gap
         self.parindent = self.size * r.uniform(1.0, 2.0)
         # On the DocBank pages half the section titles sit within 0.4 body sizes of the text
-        # above them (IEEE and other tight two-column styles), the rest 2-3 sizes below it.
+        # above them (IEEE and other tight two-column styles), most others 1.5-3 sizes below
+        # it (scripts/block_gaps.py); _flow draws 0-0.35 or 1.3-3.2.
         self.tight_titles = r.random() < 0.5
         self.revtex = r.random() < 0.3  # centred upper-case section titles "II. METHODS"
         self.numbered = r.random() < 0.8
