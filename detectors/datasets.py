@@ -60,7 +60,6 @@ loader drops them when ``DATALOADER.FILTER_EMPTY_ANNOTATIONS`` is True (its defa
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -244,35 +243,6 @@ def _check_paths(json_file: Path, image_root: Path, spec: DatasetSpec | None = N
         )
     if not image_root.is_dir():
         raise FileNotFoundError(f"Image folder not found: {image_root}.{_layout_hint(spec)}{where}")
-
-
-def read_coco_annotations(
-    json_file: str | os.PathLike,
-) -> tuple[dict, dict[int, str], dict[int, list[dict]]]:
-    """A COCO instances json as ``(json, {category id: name}, {image id: [annotation, ...]})``
-    (images without annotations are absent from the last). For the scripts that measure a
-    dataset's boxes without detectron2; raises FileNotFoundError for a missing file and
-    ValueError naming the annotation whose category or image id the json does not list."""
-    path = Path(json_file)
-    if not path.is_file():
-        raise FileNotFoundError(f"json={json_file} does not exist")
-    coco = json.loads(path.read_text())
-    names = {c["id"]: c["name"] for c in coco["categories"]}
-    image_ids = {im["id"] for im in coco["images"]}
-    by_image: dict[int, list[dict]] = {}
-    for ann in coco["annotations"]:
-        if ann["category_id"] not in names:
-            raise ValueError(
-                f"{json_file}: annotation {ann['id']} has category_id {ann['category_id']}, "
-                f"not one of the json's categories {sorted(names)}"
-            )
-        if ann["image_id"] not in image_ids:
-            raise ValueError(
-                f"{json_file}: annotation {ann['id']} is on image_id {ann['image_id']}, which "
-                "the json's images do not list"
-            )
-        by_image.setdefault(ann["image_id"], []).append(ann)
-    return coco, names, by_image
 
 
 def _json_categories(json_file: Path, dicts_probe_name: str) -> dict[int, str]:

@@ -18,7 +18,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from detectors.datasets import read_coco_annotations
+from detectors.coco_json import read_coco_annotations
 from detectors.kvargs import parse_kv
 
 SPEC = {"json": str, "overlap": float}

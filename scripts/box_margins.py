@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.datasets import read_coco_annotations
+from detectors.coco_json import read_coco_annotations
 from detectors.kvargs import parse_kv
 from graphkd.visualize import load_image
 
