@@ -467,7 +467,8 @@ class RealPage:
         below the first) one block when they are as close as the DocBank converter joins
         blocks: the leading plus ``block_gap`` body sizes (``detectors.docbank``, step 4)."""
         (c0, a), (c1, b) = self.blocks[-2:]
-        if c0 == c1 == TEXT and b[1] - a[3] <= self.lh - self.size + _JOIN * self.size:
+        join = self.lh - self.size + GroupingParams.block_gap * self.size
+        if c0 == c1 == TEXT and b[1] - a[3] <= join:
             self.blocks[-2:] = [(TEXT, _union([a, b]))]
 
     def listing(self, x, y, w, ymax) -> int:
@@ -880,9 +881,6 @@ def draw_table(p: RealPage, x, y, w, ymax) -> Box | None:
 # ------------------------------------------------------------------------------------ layout
 
 
-_JOIN = GroupingParams.block_gap
-
-
 def _display_gap(p: RealPage) -> float:
     """Space between a display formula's box and its paragraph's. On the 80 DocBank pages it is
     1.0 / 1.3 / 1.9 / 2.5 / 3.6 body sizes at the 10/25/50/75/90th percentiles, above and below
@@ -920,7 +918,8 @@ def _flow(p: RealPage, x: int, y: int, w: int, bottom: int, refs: bool, floats: 
         if kind in ("figure", "table") and not floats:
             kind = "text"
         if kind == "title":
-            # measured box to box, whatever space the text above left after itself
+            # from the text's box, whatever space it left after itself, to the title's line
+            # (the title's em box starts up to ~0.3 sizes lower)
             space = p.size * (r.uniform(0.0, 0.35) if p.tight_titles else r.uniform(1.3, 3.2))
             y = int(above[3] + space) if above is not None else y + int(space)
             used = p.section_title(x, y, w, bottom - 2 * p.lh)
