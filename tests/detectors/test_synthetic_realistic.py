@@ -255,3 +255,26 @@ def test_block_gaps_measures_the_page_rhythm(tmp_path):
         gaps.main([f"json={tmp_path / 'bad.json'}"])
     with pytest.raises(SystemExit, match="does not exist"):
         gaps.main([f"json={tmp_path / 'none.json'}"])
+
+
+def test_layout_spaces_titles_and_joins_displays(monkeypatch):
+    """The column flow applies the version-4 rhythm: section titles set tight (0-0.35 body
+    sizes from the paragraph's box to the title's line; the title's em box starts a little
+    lower) on `tight_titles` pages and 1.3-3.2 sizes below it otherwise, and it offers every
+    display formula next to a paragraph to `join_display`. Version 3 left 0.8-2 sizes always."""
+    from detectors.synthetic_real import TEXT, TITLE, RealPage, layout
+
+    calls = []
+    join = RealPage.join_display
+    monkeypatch.setattr(RealPage, "join_display", lambda self: calls.append(1) or join(self))
+    gaps = {True: [], False: []}
+    for seed in range(60):
+        page = RealPage(np.random.default_rng(seed), 320)
+        layout(page)
+        for (c0, a), (c1, b) in zip(page.blocks, page.blocks[1:]):
+            if c0 == TEXT and c1 == TITLE and a[3] <= b[1] + 1 and a[0] < b[2] and b[0] < a[2]:
+                gaps[page.tight_titles].append((b[1] - a[3]) / page.size)
+    assert calls
+    assert len(gaps[True]) >= 5 and len(gaps[False]) >= 5
+    assert np.median(gaps[True]) <= 0.7  # a caption above a title (after a float) leaves more
+    assert min(gaps[False]) >= 1.3
