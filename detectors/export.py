@@ -161,7 +161,10 @@ def export_torchscript(model: nn.Module, sample: torch.Tensor, path: str | os.Pa
     adapter = _adapter(model, sample)
     traced = _quiet(lambda: torch.jit.trace(adapter, (sample,), check_trace=False))
     path = Path(path)
-    torch.jit.save(traced, str(path))
+    # Through a Python file, not the path: torch then serialises in memory and a failed write
+    # (a full disk) raises OSError; given a path, its C++ writer aborts the whole process.
+    with open(path, "wb") as f:
+        torch.jit.save(traced, f)
     return path
 
 
