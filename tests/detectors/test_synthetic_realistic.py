@@ -187,6 +187,34 @@ def test_box_margins_measures_the_box_convention(tmp_path):
         margins.main([f"json={tmp_path / 'gt.json'}", f"images={tmp_path / 'nowhere'}"])
 
 
+def test_ink_levels_sees_pages_at_the_test_size(tmp_path):
+    """scripts/ink_levels.py: a one-pixel stroke on a 1000-px page is black at full size and light
+    grey at 100 px (shrunk as detectron2 shrinks a page for the model); a solid bar stays black."""
+    import scripts.ink_levels as ink
+
+    page = np.full((1000, 600), 255, np.uint8)
+    page[100, 50:550] = 0  # a hairline stroke
+    page[500:540, 50:550] = 0  # a 40-row bar
+    Image.fromarray(page).save(tmp_path / "p.png")
+    coco = {"images": [{"id": 1, "file_name": "p.png", "width": 600, "height": 1000}],
+            "categories": [{"id": 1, "name": "text"}, {"id": 2, "name": "title"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [40, 80, 520, 40]},
+                            {"id": 2, "image_id": 1, "category_id": 2, "bbox": [40, 490, 520, 60]}]}  # fmt: skip
+    (tmp_path / "gt.json").write_text(json.dumps(coco))
+    args = [f"json={tmp_path / 'gt.json'}", f"images={tmp_path}"]
+    full = ink.main([*args, "height=1000"])
+    assert full["text"]["darkest"] == 0.0
+    assert full["text"]["mean"] == pytest.approx(255 * (1 - 500 / (520 * 40)), abs=0.1)
+    small = ink.main([*args, "height=100"])
+    assert small["text"]["darkest"] > 200  # the stroke averaged with ~10 rows of paper
+    assert small["title"]["darkest"] == 0.0
+    assert small["text"]["mean"] == pytest.approx(full["text"]["mean"], abs=3)  # same ink, spread
+    with pytest.raises(SystemExit, match="height=4"):
+        ink.main([*args, "height=4"])
+    with pytest.raises(SystemExit, match="image 1 of .*does not exist"):
+        ink.main([f"json={tmp_path / 'gt.json'}", f"images={tmp_path / 'nowhere'}"])
+
+
 def test_display_formula_joins_a_close_paragraph():
     """A display formula and the paragraph next to it are one text block when they are as close
     as the DocBank converter joins blocks (leading + block_gap body sizes), two when further."""
