@@ -1,6 +1,7 @@
 """Reading a COCO instances json for the scripts that measure a dataset's boxes
-(``scripts/box_margins.py``, ``scripts/block_gaps.py``). Standard library only: the registry in
-``detectors.datasets`` imports detectron2 and torch (about 2 s), which these do not need."""
+(``scripts/box_margins.py``, ``block_gaps.py``, ``ink_levels.py``). Standard library only: the
+registry in ``detectors.datasets`` imports detectron2 and torch (about 2 s), which block_gaps.py
+does not otherwise need."""
 
 from __future__ import annotations
 
@@ -36,3 +37,16 @@ def read_coco_annotations(
             )
         by_image.setdefault(ann["image_id"], []).append(ann)
     return coco, names, by_image
+
+
+def read_coco_for_cli(
+    json_file: str | os.PathLike, pages: int = 0
+) -> tuple[dict, dict[int, str], dict[int, list[dict]], list[dict]]:
+    """:func:`read_coco_annotations` for the measuring scripts: a missing or bad json becomes
+    ``SystemExit("error: ...")``; also returns the json's first ``pages`` images (0: all)."""
+    try:
+        coco, names, by_image = read_coco_annotations(json_file)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
+    images = coco["images"][:pages] if pages else coco["images"]
+    return coco, names, by_image, images

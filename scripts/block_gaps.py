@@ -18,7 +18,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from detectors.coco_json import read_coco_annotations
+from detectors.coco_json import read_coco_for_cli
 from detectors.kvargs import parse_kv
 
 SPEC = {"json": str, "overlap": float}
@@ -53,11 +53,8 @@ def _quantiles(v: list[float]) -> dict:
 
 def main(argv=None) -> dict:
     a = parse_kv(sys.argv[1:] if argv is None else argv, SPEC, ("json",), __doc__)
-    try:
-        coco, names, by_image = read_coco_annotations(a["json"])
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from None
-    heights = {im["id"]: float(im["height"]) for im in coco["images"]}
+    _, names, by_image, images = read_coco_for_cli(a["json"])
+    heights = {im["id"]: float(im["height"]) for im in images}
     gaps: dict[str, list] = defaultdict(list)
     sizes: dict[str, list] = defaultdict(list)
     for image_id, anns in by_image.items():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.coco_json import read_coco_annotations
+from detectors.coco_json import read_coco_for_cli
 from detectors.kvargs import parse_kv
 from graphkd.visualize import load_image
 
@@ -52,11 +52,7 @@ def ink_margins(gray: np.ndarray, box: tuple[float, float, float, float]) -> tup
 
 def main(argv=None) -> dict:
     a = parse_kv(sys.argv[1:] if argv is None else argv, SPEC, ("json", "images"), __doc__)
-    try:
-        coco, names, by_image = read_coco_annotations(a["json"])
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from None
-    images = coco["images"][: a["pages"]] if a.get("pages") else coco["images"]
+    _, names, by_image, images = read_coco_for_cli(a["json"], a.get("pages", 0))
     thin = a.get("thin", 0.015)
     found: dict[str, list] = defaultdict(list)
     for im in images:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from detectron2.data import transforms as T
 
-from detectors.coco_json import read_coco_annotations
+from detectors.coco_json import read_coco_for_cli
 from detectors.kvargs import parse_kv
 from graphkd.visualize import load_image
 
@@ -40,14 +40,10 @@ def box_levels(gray: np.ndarray, box: tuple[float, float, float, float]) -> np.n
 
 def main(argv=None) -> dict:
     a = parse_kv(sys.argv[1:] if argv is None else argv, SPEC, ("json", "images"), __doc__)
-    try:
-        coco, names, by_image = read_coco_annotations(a["json"])
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from None
     height = a.get("height", 320)
     if height < 16:
         raise SystemExit(f"error: height={height}: give the model's test size, e.g. 320")
-    images = coco["images"][: a["pages"]] if a.get("pages") else coco["images"]
+    _, names, by_image, images = read_coco_for_cli(a["json"], a.get("pages", 0))
     resize = T.ResizeShortestEdge(height, height)
     found: dict[str, list] = defaultdict(list)
     for im in images:

@@ -153,18 +153,25 @@ def test_word_boxes_are_pdf_text_boxes(family):
         assert 0.1 * size <= bottom - baseline <= 0.3 * size
 
 
+def _one_page_coco(tmp_path: Path, page: np.ndarray, text_box: list, title_box: list) -> dict:
+    """Write ``page`` (grey, H x W) as p.png and gt.json with one text and one title box."""
+    Image.fromarray(page).save(tmp_path / "p.png")
+    h, w = page.shape
+    coco = {"images": [{"id": 1, "file_name": "p.png", "width": w, "height": h}],
+            "categories": [{"id": 1, "name": "text"}, {"id": 2, "name": "title"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": text_box},
+                            {"id": 2, "image_id": 1, "category_id": 2, "bbox": title_box}]}  # fmt: skip
+    (tmp_path / "gt.json").write_text(json.dumps(coco))
+    return coco
+
+
 def test_box_margins_measures_the_box_convention(tmp_path):
     """scripts/box_margins.py: a box padded around its ink reports the padding, a tight one 0."""
     import scripts.box_margins as margins
 
     page = np.full((200, 100), 255, np.uint8)
     page[50:70, 10:90] = 0  # one "line" of ink, 20 rows
-    Image.fromarray(page).save(tmp_path / "p.png")
-    coco = {"images": [{"id": 1, "file_name": "p.png", "width": 100, "height": 200}],
-            "categories": [{"id": 1, "name": "text"}, {"id": 2, "name": "title"}],
-            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 50, 80, 20]},
-                            {"id": 2, "image_id": 1, "category_id": 2, "bbox": [10, 45, 80, 30]}]}  # fmt: skip
-    (tmp_path / "gt.json").write_text(json.dumps(coco))
+    coco = _one_page_coco(tmp_path, page, [10, 50, 80, 20], [10, 45, 80, 30])
     out = margins.main([f"json={tmp_path / 'gt.json'}", f"images={tmp_path}", "thin=0.2"])
     assert out["text"]["top"] == 0 and out["text"]["bottom"] == 0
     assert out["title"]["top"] == pytest.approx(5 / 30, abs=1e-3)
@@ -195,12 +202,7 @@ def test_ink_levels_sees_pages_at_the_test_size(tmp_path):
     page = np.full((1000, 600), 255, np.uint8)
     page[100, 50:550] = 0  # a hairline stroke
     page[500:540, 50:550] = 0  # a 40-row bar
-    Image.fromarray(page).save(tmp_path / "p.png")
-    coco = {"images": [{"id": 1, "file_name": "p.png", "width": 600, "height": 1000}],
-            "categories": [{"id": 1, "name": "text"}, {"id": 2, "name": "title"}],
-            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [40, 80, 520, 40]},
-                            {"id": 2, "image_id": 1, "category_id": 2, "bbox": [40, 490, 520, 60]}]}  # fmt: skip
-    (tmp_path / "gt.json").write_text(json.dumps(coco))
+    _one_page_coco(tmp_path, page, [40, 80, 520, 40], [40, 490, 520, 60])
     args = [f"json={tmp_path / 'gt.json'}", f"images={tmp_path}"]
     full = ink.main([*args, "height=1000"])
     assert full["text"]["darkest"] == 0.0
