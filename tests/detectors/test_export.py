@@ -21,6 +21,7 @@ from detectors.export import (  # noqa: E402
     compare_detections,
     detect,
     export_model,
+    export_torchscript,
     preprocess,
     quantize_box_head,
     stock_config,
@@ -153,6 +154,15 @@ def test_export_rejects_a_training_model_and_unknown_formats(tmp_path):
     model.train()
     with pytest.raises(ValueError, match="eval mode"):
         export_model(model, cfg, _pages()[:1], tmp_path, formats=["torchscript"])
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_torchscript_export_to_a_full_disk_raises():
+    """A failed write (/dev/full: ENOSPC) is an OSError the caller sees; torch's C++ writer,
+    given the path itself, aborted the whole process instead (a CI run died of it)."""
+    cfg, model = _model("R18")
+    with pytest.raises(OSError, match="No space left"):
+        export_torchscript(model, preprocess(_pages()[0], cfg), "/dev/full")
 
 
 def test_int8_box_head_keeps_detections_close(tmp_path):
