@@ -41,12 +41,13 @@ def read_coco_annotations(
 
 def read_coco_for_cli(
     json_file: str | os.PathLike, pages: int = 0
-) -> tuple[dict, dict[int, str], dict[int, list[dict]], list[dict]]:
-    """:func:`read_coco_annotations` for the measuring scripts: a missing or bad json becomes
-    ``SystemExit("error: ...")``; also returns the json's first ``pages`` images (0: all)."""
+) -> tuple[dict[int, str], dict[int, list[dict]], list[dict]]:
+    """:func:`read_coco_annotations` for the measuring scripts, as ``(names, by_image, images)``
+    with the json's first ``pages`` images (0: all); a missing or bad json becomes
+    ``SystemExit("error: ...")``."""
     try:
         coco, names, by_image = read_coco_annotations(json_file)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     images = coco["images"][:pages] if pages else coco["images"]
-    return coco, names, by_image, images
+    return names, by_image, images

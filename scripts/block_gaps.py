@@ -53,7 +53,7 @@ def _quantiles(v: list[float]) -> dict:
 
 def main(argv=None) -> dict:
     a = parse_kv(sys.argv[1:] if argv is None else argv, SPEC, ("json",), __doc__)
-    _, names, by_image, images = read_coco_for_cli(a["json"])
+    names, by_image, images = read_coco_for_cli(a["json"])
     heights = {im["id"]: float(im["height"]) for im in images}
     gaps: dict[str, list] = defaultdict(list)
     sizes: dict[str, list] = defaultdict(list)

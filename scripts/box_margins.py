@@ -52,7 +52,7 @@ def ink_margins(gray: np.ndarray, box: tuple[float, float, float, float]) -> tup
 
 def main(argv=None) -> dict:
     a = parse_kv(sys.argv[1:] if argv is None else argv, SPEC, ("json", "images"), __doc__)
-    _, names, by_image, images = read_coco_for_cli(a["json"], a.get("pages", 0))
+    names, by_image, images = read_coco_for_cli(a["json"], a.get("pages", 0))
     thin = a.get("thin", 0.015)
     found: dict[str, list] = defaultdict(list)
     for im in images:

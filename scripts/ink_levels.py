@@ -43,7 +43,7 @@ def main(argv=None) -> dict:
     height = a.get("height", 320)
     if height < 16:
         raise SystemExit(f"error: height={height}: give the model's test size, e.g. 320")
-    _, names, by_image, images = read_coco_for_cli(a["json"], a.get("pages", 0))
+    names, by_image, images = read_coco_for_cli(a["json"], a.get("pages", 0))
     resize = T.ResizeShortestEdge(height, height)
     found: dict[str, list] = defaultdict(list)
     for im in images:

@@ -223,10 +223,10 @@ def test_read_coco_for_cli_takes_the_first_pages_and_exits_on_bad_json(tmp_path)
     coco = _one_page_coco(tmp_path, np.full((20, 10), 255, np.uint8), [1, 1, 5, 5], [1, 8, 5, 3])
     coco["images"].append({"id": 2, "file_name": "q.png", "width": 10, "height": 20})
     (tmp_path / "gt.json").write_text(json.dumps(coco))
-    _, names, by_image, images = read_coco_for_cli(tmp_path / "gt.json", pages=1)
+    names, by_image, images = read_coco_for_cli(tmp_path / "gt.json", pages=1)
     assert [im["id"] for im in images] == [1] and names == {1: "text", 2: "title"}
     assert [len(v) for v in by_image.values()] == [2]
-    assert len(read_coco_for_cli(tmp_path / "gt.json")[3]) == 2  # pages=0: all
+    assert len(read_coco_for_cli(tmp_path / "gt.json")[2]) == 2  # pages=0: all
     with pytest.raises(SystemExit, match="error: json=.*none.json does not exist"):
         read_coco_for_cli(tmp_path / "none.json")
 
