@@ -38,8 +38,8 @@ test-all: setup
 	$(PY) -m pytest -q -m "slow or not slow"
 
 lint: setup
-	$(PY) -m ruff check graph detectors graphkd scripts tests
-	$(PY) -m ruff format --check graph detectors graphkd scripts tests
+	$(PY) -m ruff check graph pagedata detectors graphkd scripts tests
+	$(PY) -m ruff format --check graph pagedata detectors graphkd scripts tests
 
 demo: setup
 	$(PY) scripts/demo.py seeds=$(SEEDS) $(ARGS)

@@ -1,4 +1,5 @@
-"""GraphKD: detectors package (everything detectron2).
+"""GraphKD: detectors package, the detectron2 layer (configs, builders, backbones, RoI features,
+inference, export, evaluation). Page data (generator, converters) lives in ``pagedata``.
 
 Names are imported lazily (PEP 562), so ``import detectors.<module>`` only loads what it needs;
 e.g. evaluation never pulls in detectron2's modeling code.
@@ -18,14 +19,11 @@ _LAZY = {
     "RoIFeatures": "roi_features",
     "extract_roi_features": "roi_features",
     "make_dummy_batch": "dummy",
-    # datasets / synthetic documents / evaluation
+    # dataset registration / evaluation
     "DATASETS": "datasets",
     "dataset_root": "datasets",
     "register_dataset": "datasets",
     "register_coco_dataset": "datasets",
-    "generate_synthetic": "synthetic",
-    "ensure_synthetic": "synthetic",
-    "prima_to_coco": "prima",
     "evaluate_coco": "evaluation",
     "COCOBoxEvaluator": "evaluation",
 }

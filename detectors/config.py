@@ -148,7 +148,7 @@ def default_anchor_sizes(min_size: int) -> tuple[int, ...]:
     """One anchor size per FPN level p2-p6, scaled to the page size.
 
     Pages under 800 px (the CPU schedules) use 16..256 px; full-size pages (>= 800 px, the
-    paper's setting) detectron2's 32..512. The trainer's defaults (``graphkd.config``) are these.
+    paper's setting) detectron2's 32..512. The trainer's defaults (``graphkd.core.config``) are these.
     """
     base = 16 if min_size < 800 else 32
     return tuple(base * 2**i for i in range(5))

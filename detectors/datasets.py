@@ -36,7 +36,7 @@ train / val split is fixed by a hash of the page's stem, ``all`` is every page):
     docbank/COCO/{train,val,all}.json          (``docbank``: PubLayNet's 5 classes)
     docbank/COCO_labels/{train,val,all}.json   (``docbank_labels``: DocBank's 13 labels)
 
-``synthetic/`` (generated on first use by :func:`detectors.synthetic.ensure_synthetic`)::
+``synthetic/`` (generated on first use by :func:`pagedata.synthetic.ensure_synthetic`)::
 
     synthetic/train/*.jpg  synthetic/val/*.jpg  synthetic/train.json  synthetic/val.json
     synthetic/manifest.json
@@ -72,8 +72,19 @@ from detectron2.data import DatasetCatalog, DatasetMapper, MetadataCatalog
 from detectron2.data.datasets import load_coco_json
 from detectron2.data.detection_utils import SizeMismatchError, read_image
 
-from .docbank import COCO_DIRS, DOCBANK_LABELS, PUBLAYNET_CLASSES
-from .prima import PRIMA_CLASSES
+from pagedata.classes import (
+    DOCBANK_LABELS,
+    DOCBANK_TEXT,
+    DOCLAYNET_CLASSES,
+    DOCLAYNET_TEXT,
+    HJ_CLASSES,
+    HJ_TEXT,
+    PRIMA_CLASSES,
+    PRIMA_TEXT,
+    PUBLAYNET_CLASSES,
+    PUBLAYNET_TEXT,
+)
+from pagedata.docbank import COCO_DIRS
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +135,6 @@ class DatasetSpec:
         return [self.classes.index(c) for c in self.text_classes]
 
 
-PUBLAYNET_TEXT = ("text", "title", "list")  # the text classes of PUBLAYNET_CLASSES
-
 DATASETS: dict[str, DatasetSpec] = {
     "publaynet": DatasetSpec(
         "publaynet",
@@ -136,50 +145,26 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
     "doclaynet": DatasetSpec(
         "doclaynet",
-        (
-            "Caption",
-            "Footnote",
-            "Formula",
-            "List-item",
-            "Page-footer",
-            "Page-header",
-            "Picture",
-            "Section-header",
-            "Table",
-            "Text",
-            "Title",
-        ),  # fmt: skip
-        # Formula counts as non-text: it is laid out and looks like a graphic, not running text.
-        (
-            "Caption",
-            "Footnote",
-            "List-item",
-            "Page-footer",
-            "Page-header",
-            "Section-header",
-            "Text",
-            "Title",
-        ),
+        DOCLAYNET_CLASSES,
+        DOCLAYNET_TEXT,
         "doclaynet",
         {s: (f"COCO/{s}.json", "PNG") for s in ("train", "val", "test")},
     ),
     "prima": DatasetSpec(
         "prima",
         PRIMA_CLASSES,
-        ("TextRegion",),
+        PRIMA_TEXT,
         "prima",
         {s: (f"COCO/{s}.json", "Images") for s in ("train", "val")},
     ),
-    # HJDataset (Shen et al., 2020): category ids 1..7 in this order (its dataloader's colour map).
-    # Rows, titles and text regions hold (vertical) text; the page frame and "other" do not.
     "hj": DatasetSpec(
         "hj",
-        ("Page Frame", "Row", "Title Region", "Text Region", "Title", "Subtitle", "Other"),
-        ("Row", "Title Region", "Text Region", "Title", "Subtitle"),
+        HJ_CLASSES,
+        HJ_TEXT,
         "hj",
         {s: (f"annotations/main_{s}.json", s) for s in ("train", "val", "test")},
     ),
-    # DocBank (Li et al., 2020) grouped from tokens into blocks (detectors/docbank.py); the
+    # DocBank (Li et al., 2020) grouped from tokens into blocks (pagedata/docbank.py); the
     # pages and their images share one folder, splits train / val / all.
     "docbank": DatasetSpec(
         "docbank",
@@ -188,15 +173,14 @@ DATASETS: dict[str, DatasetSpec] = {
         "docbank",
         {s: (f"{COCO_DIRS['publaynet']}/{s}.json", "images") for s in ("train", "val", "all")},
     ),
-    # Formulas, figures and tables are non-text, as DocLayNet's Formula above.
     "docbank_labels": DatasetSpec(
         "docbank_labels",
         DOCBANK_LABELS,
-        tuple(c for c in DOCBANK_LABELS if c not in ("equation", "figure", "table")),
+        DOCBANK_TEXT,
         "docbank",
         {s: (f"{COCO_DIRS['docbank']}/{s}.json", "images") for s in ("train", "val", "all")},
     ),
-    # Rendered with PubLayNet's classes (detectors.synthetic).
+    # Rendered with PubLayNet's classes (pagedata.synthetic).
     "synthetic": DatasetSpec(
         "synthetic",
         PUBLAYNET_CLASSES,
@@ -519,7 +503,7 @@ def register_dataset(
     if unknown:
         raise ValueError(f"Dataset {name!r} has no split(s) {unknown}; it has {list(spec.splits)}.")
     if name == "synthetic":
-        from .synthetic import ensure_synthetic
+        from pagedata.synthetic import ensure_synthetic
 
         kw = dict(synthetic or {})
         kw.setdefault("splits", {"train": 200, "val": 50})

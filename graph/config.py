@@ -1,6 +1,6 @@
 """``GraphConfig``: the options of :class:`graph.GraphBuilder`, with their defaults (the only ones).
 
-The same dataclass is the ``kd.graph`` node of GraphKD's Hydra schema (``graphkd.config``), so a
+The same dataclass is the ``kd.graph`` node of GraphKD's Hydra schema (``graphkd.core.config``), so a
 run's saved ``config_resolved.yaml`` rebuilds the builder it trained with::
 
     GraphBuilder(text_classes, num_classes, GraphConfig.from_mapping(saved["kd"]["graph"]), ...)

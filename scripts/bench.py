@@ -30,7 +30,7 @@ import statistics
 import sys
 import time
 
-from detectors.kvargs import parse_kv, split_own
+from graphkd.apps.kvargs import parse_kv, split_own
 
 VARIANTS = ("student", "teacher_forward", "dsig", "graphkd")
 
@@ -41,10 +41,10 @@ def _setup(overrides: list[str], kd: str, teacher=None):
     from detectors.build import build_detector
     from detectors.datasets import get_spec
     from detectors.dummy import make_dummy_batch
-    from graphkd.cli import compose_config
-    from graphkd.d2config import detector_cfg
-    from graphkd.data import DataSplits
-    from graphkd.models import build_distiller
+    from graphkd.apps.cli import compose_config
+    from graphkd.core.d2config import detector_cfg
+    from graphkd.core.data import DataSplits
+    from graphkd.core.models import build_distiller
 
     torch.manual_seed(0)
     cfg = compose_config(overrides + [f"kd={kd}"])
@@ -189,7 +189,7 @@ def main(argv: list[str]) -> dict:
     own, overrides = split_own(argv, prefix="bench.")
     bench = {"iters": 10, "out": "outputs/bench.json"}
     bench.update(parse_kv(own, {k: type(v) for k, v in bench.items()}, (), __doc__))
-    from graphkd.cli import compose_config
+    from graphkd.apps.cli import compose_config
 
     cfg = compose_config(overrides + ["kd=graphkd"])
     measured = _in_process(_interleaved, overrides, bench["iters"])

@@ -27,7 +27,7 @@ from types import SimpleNamespace
 
 import torch
 
-from detectors.kvargs import parse_kv
+from graphkd.apps.kvargs import parse_kv
 from graph import GraphBuilder, NodeType
 
 NUM_CLASSES = 5

@@ -42,8 +42,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from detectors.kvargs import parse_kv, split_own
-from graphkd.cli import compose_config
+from graphkd.apps.kvargs import parse_kv, split_own
+from graphkd.apps.cli import compose_config
 
 BG_BIAS = 4.0
 TRAINER_FOR_SIZE = {320: "cpu", 800: "gpu"}
@@ -68,8 +68,8 @@ def _build(cfg, role: str, post_nms_topk: int | None = None):
     from detectors.build import build_detector
     from detectors.config import apply_inference_settings
     from detectors.datasets import get_spec
-    from graphkd.d2config import detector_cfg
-    from graphkd.data import DataSplits
+    from graphkd.core.d2config import detector_cfg
+    from graphkd.core.data import DataSplits
 
     spec = get_spec("synthetic")
     data = DataSplits("bench_train", "bench_val", spec.classes, spec.text_classes)
@@ -100,7 +100,7 @@ def _time_rounds(variants: dict, reps: int) -> dict:
 
 
 def _page(size: int) -> np.ndarray:
-    from detectors.synthetic import render_page
+    from pagedata.synthetic import render_page
 
     return np.asarray(render_page(0, 0, image_size=round(size * 11 / 8.5))[0])[:, :, ::-1].copy()
 
@@ -181,9 +181,9 @@ def ap_by_proposals(
     with the int8 box head (``int8_<topk>`` entries)."""
     from detectors.config import apply_inference_settings, inference_settings
     from detectors.export import quantize_box_head
-    from graphkd.artifacts import load_model, resolve_model
-    from graphkd.data import prepare_data
-    from graphkd.engine import evaluate
+    from graphkd.apps.artifacts import load_model, resolve_model
+    from graphkd.core.data import prepare_data
+    from graphkd.core.engine import evaluate
 
     val = prepare_data(compose_config(overrides).dataset).val
     if max_pages > 0:

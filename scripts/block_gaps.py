@@ -18,8 +18,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from detectors.coco_json import read_coco_for_cli
-from detectors.kvargs import parse_kv
+from pagedata.coco_json import read_coco_for_cli
+from graphkd.apps.kvargs import parse_kv
 
 SPEC = {"json": str, "overlap": float}
 QUANTILES = (10, 25, 50, 75, 90)

@@ -13,8 +13,8 @@ the baseline, seeds won, and the teacher-student gap closed.
 import logging
 import sys
 
-from detectors.kvargs import parse_kv, split_own
-from graphkd.compare import run_compare
+from graphkd.apps.kvargs import parse_kv, split_own
+from graphkd.apps.compare import run_compare
 
 
 def main(argv: list[str]) -> None:

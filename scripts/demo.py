@@ -15,8 +15,8 @@ them (classes matched by name) and REPORT.md gains a "Real pages" table.
 import logging
 import sys
 
-from detectors.kvargs import parse_kv, split_own
-from graphkd.demo import run_demo
+from graphkd.apps.kvargs import parse_kv, split_own
+from graphkd.apps.demo import run_demo
 
 
 def main(argv: list[str]) -> None:

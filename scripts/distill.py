@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""See `graphkd.cli`. Example: python scripts/distill.py dataset=synthetic pair=r50_r18"""
+"""See `graphkd.apps.cli`. Example: python scripts/distill.py dataset=synthetic pair=r50_r18"""
 
-from graphkd.cli import distill_main
+from graphkd.apps.cli import distill_main
 
 if __name__ == "__main__":
     distill_main()

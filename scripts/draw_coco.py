@@ -13,8 +13,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from detectors.kvargs import parse_kv
-from graphkd.visualize import draw_detections, load_image
+from graphkd.apps.kvargs import parse_kv
+from graphkd.apps.visualize import draw_detections, load_image
 
 SPEC = {"json": str, "images": str, "out": str, "pages": int, "match": str, "scale": float}
 

@@ -21,15 +21,15 @@ import torch
 from detectron2.data import DatasetCatalog
 from detectron2.utils.events import EventStorage
 
-from detectors.kvargs import parse_kv, split_own
+from graphkd.apps.kvargs import parse_kv, split_own
 from detectors.roi_features import extract_roi_features
 from graph import GraphBuilder
-from graphkd.artifacts import graph_config, load_model, resolve_model
-from graphkd.cli import compose_config
-from graphkd.data import prepare_data
-from graphkd.distiller import build_graph_pair
-from graphkd.models import teacher_dir
-from graphkd.page_graphs import page_input, train_mode_without_bn_updates
+from graphkd.apps.artifacts import graph_config, load_model, resolve_model
+from graphkd.apps.cli import compose_config
+from graphkd.core.data import prepare_data
+from graphkd.core.distiller import build_graph_pair
+from graphkd.core.models import teacher_dir
+from graphkd.apps.page_graphs import page_input, train_mode_without_bn_updates
 
 OPTIONS = {
     "mahalanobis mean, ledoit_wolf (kd=graphkd_paper)": dict(descriptor="mean", shrinkage="ledoit_wolf"),

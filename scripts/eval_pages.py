@@ -8,17 +8,17 @@ model's test size, INPUT.MIN_SIZE_TEST / MAX_SIZE_TEST, as in training; score th
 no drawing), gives each detection the ground truth's id of its class *name* (the model's own ids
 are contiguous 0.. while COCO jsons count from 1), and writes out/predictions.json and
 out/metrics.json (AP, AP50, AP75, APs/m/l, per-class AP, in percent). Detections of classes the
-ground truth lacks are dropped. gt: a json, or a folder as `graphkd.real_pages.resolve_pages`
+ground truth lacks are dropped. gt: a json, or a folder as `graphkd.apps.real_pages.resolve_pages`
 finds it (images= then optional). threads: torch CPU threads (0: torch's default; 1 is faster
 on a loaded machine, where two OpenMP threads spin against each other). The code lives in
-`graphkd.real_pages` (also behind the demo's real_pages= option).
+`graphkd.apps.real_pages` (also behind the demo's real_pages= option).
 """
 
 import sys
 
 from detectors.evaluation import format_table
-from detectors.kvargs import parse_kv
-from graphkd.real_pages import evaluate_pages, resolve_pages
+from graphkd.apps.kvargs import parse_kv
+from graphkd.apps.real_pages import evaluate_pages, resolve_pages
 
 SPEC = {"checkpoint": str, "gt": str, "images": str, "out": str, "threads": int}
 

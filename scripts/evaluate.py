@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""See `graphkd.evaluate` (installed as ``graphkd-evaluate``).
+"""See `graphkd.apps.evaluate` (installed as ``graphkd-evaluate``).
 
 Usage: python scripts/evaluate.py gt=GT.json predictions=PRED.json [out=metrics.json]
 """
 
-from graphkd.evaluate import cli
+from graphkd.apps.evaluate import cli
 
 if __name__ == "__main__":
     cli()

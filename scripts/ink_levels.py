@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from detectron2.data import transforms as T
 
-from detectors.coco_json import read_coco_for_cli
-from detectors.kvargs import parse_kv
-from graphkd.visualize import load_image
+from pagedata.coco_json import read_coco_for_cli
+from graphkd.apps.kvargs import parse_kv
+from graphkd.apps.visualize import load_image
 
 SPEC = {"json": str, "images": str, "height": int, "pages": int}
 LEVELS = ("darkest", "p5", "mean")

@@ -12,8 +12,8 @@ import json
 import sys
 import time
 
-from detectors.kvargs import parse_kv
-from detectors.synthetic import generate_synthetic
+from graphkd.apps.kvargs import parse_kv
+from pagedata.synthetic import generate_synthetic
 
 SPEC = {"out": str, "num_pages": int, "seed": int, "image_size": int, "split": str,
         "image_format": str, "noise": bool, "workers": int, "style": str}  # fmt: skip

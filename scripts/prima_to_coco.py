@@ -4,14 +4,14 @@
         [image_dir=ROOT/prima/Images] [val_fraction=0.2] [seed=0]
 
 Writes out_dir/train.json and out_dir/val.json (a seeded random val_fraction of the pages),
-6 classes with ids 1..6 (see detectors/prima.py); image_dir resolves image file extensions.
+6 classes with ids 1..6 (see pagedata/prima.py); image_dir resolves image file extensions.
 """
 
 import json
 import sys
 
-from detectors.kvargs import parse_kv
-from detectors.prima import convert_prima_dir
+from graphkd.apps.kvargs import parse_kv
+from pagedata.prima import convert_prima_dir
 
 SPEC = {"xml_dir": str, "out_dir": str, "image_dir": str, "val_fraction": float, "seed": int}
 

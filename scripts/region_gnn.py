@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
-from detectors.kvargs import parse_kv, split_own
-from graphkd.cli import compose_config
+from graphkd.apps.kvargs import parse_kv, split_own
+from graphkd.apps.cli import compose_config
 
 SPEC = {"checkpoint": str, "model": str, "conv": str, "epochs": int, "hidden": int,
         "layers": int, "lr": float, "dropout": float, "topk": int, "geometry": bool,
@@ -41,8 +41,8 @@ SPEC = {"checkpoint": str, "model": str, "conv": str, "epochs": int, "hidden": i
 def load_backbone_model(cfg, data, checkpoint: str | None, role: str, seed: int):
     """(detector in eval mode, min_size, max_size, input format): trained when ``checkpoint``."""
     from detectors.build import build_detector
-    from graphkd.artifacts import load_model, resolve_model
-    from graphkd.d2config import detector_cfg
+    from graphkd.apps.artifacts import load_model, resolve_model
+    from graphkd.core.d2config import detector_cfg
 
     if checkpoint:
         files = resolve_model(checkpoint)
@@ -61,7 +61,7 @@ def load_backbone_model(cfg, data, checkpoint: str | None, role: str, seed: int)
 @torch.no_grad()
 def pool_regions(model, dataset_dicts, min_size: int, max_size: int, image_format: str) -> list:
     """Per page with annotations: (features (N, C, 7, 7), boxes (N, 4) / page size, classes (N,))."""
-    from graphkd.page_graphs import page_input
+    from graphkd.apps.page_graphs import page_input
 
     heads = model.roi_heads
     pages = []
@@ -103,7 +103,7 @@ def main(argv=None) -> None:
 
     from graph import GraphBuilder
     from graph.examples.region_classification import RegionClassifier, fit
-    from graphkd.data import prepare_data
+    from graphkd.core.data import prepare_data
 
     cfg = compose_config(overrides)
     data = prepare_data(cfg.dataset)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""See `graphkd.cli`. Example: python scripts/train_student.py dataset=synthetic pair=r50_r18"""
+"""See `graphkd.apps.cli`. Example: python scripts/train_student.py dataset=synthetic pair=r50_r18"""
 
-from graphkd.cli import train_student_main
+from graphkd.apps.cli import train_student_main
 
 if __name__ == "__main__":
     train_student_main()

@@ -31,11 +31,11 @@ from detectron2.data import transforms as T
 from detectron2.structures import BoxMode
 
 from detectors.datasets import load_coco_dataset
-from detectors.kvargs import parse_kv, split_own
+from graphkd.apps.kvargs import parse_kv, split_own
 from graph import NodeType
-from graphkd.artifacts import graph_overrides, load_graph_builder, load_model, resolve_model
-from graphkd.page_graphs import graph_for_page, page_input
-from graphkd.visualize import draw_graph_pair, load_image
+from graphkd.apps.artifacts import graph_overrides, load_graph_builder, load_model, resolve_model
+from graphkd.apps.page_graphs import graph_for_page, page_input
+from graphkd.apps.visualize import draw_graph_pair, load_image
 
 SPEC = {
     "teacher": str,

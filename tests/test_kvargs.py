@@ -2,7 +2,7 @@
 
 import pytest
 
-from detectors.kvargs import parse_kv, split_own
+from graphkd.apps.kvargs import parse_kv, split_own
 
 
 def test_split_own_by_keys_and_prefix():

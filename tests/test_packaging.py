@@ -20,7 +20,7 @@ import pytest
 from setuptools import find_packages
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "README.md", "graph", "detectors", "graphkd", "configs")
+SOURCES = ("pyproject.toml", "README.md", "graph", "pagedata", "detectors", "graphkd", "configs")
 SCRIPTS = {
     "graphkd-distill",
     "graphkd-train-teacher",
@@ -103,7 +103,7 @@ def test_console_scripts(installed, tmp_path):
          f"predictions={tmp_path / 'pred.json'}", f"out={tmp_path / 'm.json'}"],
         [str(bin_dir / "graphkd-evaluate"), f"gt={tmp_path / 'nope.json'}",
          f"predictions={tmp_path / 'pred.json'}"],
-        [sys.executable, "-c", "from graphkd.artifacts import graph_config as g; "
+        [sys.executable, "-c", "from graphkd.apps.artifacts import graph_config as g; "
                                "print(g('dsig')[1].edge_metric)"],  # composed from configs/
     )  # fmt: skip
     assert distill.returncode == 0, distill.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from detectors.synthetic import generate_synthetic  # noqa: E402
+from pagedata.synthetic import generate_synthetic  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))

@@ -21,12 +21,12 @@ from PIL import Image
 from detectors.build import build_detector
 from detectors.config import get_detector_cfg
 from detectors.datasets import get_spec
-from detectors.synthetic import generate_synthetic
+from pagedata.synthetic import generate_synthetic
 from graph import GraphBuilder
-from graphkd.artifacts import graph_config, load_model, resolve_model
-from graphkd.data import DataSplits
-from graphkd.page_graphs import graph_for_page, page_input
-from graphkd.run import save_student
+from graphkd.apps.artifacts import graph_config, load_model, resolve_model
+from graphkd.core.data import DataSplits
+from graphkd.apps.page_graphs import graph_for_page, page_input
+from graphkd.apps.run import save_student
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -178,7 +178,7 @@ def test_visualize_graph_takes_graph_config_fields(tiny, tmp_path, capsys):
 
 
 def test_graph_overrides_are_typed_by_graph_config():
-    from graphkd.artifacts import graph_overrides
+    from graphkd.apps.artifacts import graph_overrides
 
     assert graph_overrides(["merge=false", "bg_topk=8", "shrinkage=0.5"]) == {
         "merge": False, "bg_topk": 8, "shrinkage": 0.5}  # fmt: skip
@@ -191,8 +191,8 @@ def test_graph_config_of_a_past_run_comes_from_its_saved_config(tiny, tmp_path):
     """A run's config_resolved.yaml (not today's presets) rebuilds the builder it trained with."""
     from omegaconf import OmegaConf
 
-    from graphkd.artifacts import load_graph_builder
-    from graphkd.cli import compose_config
+    from graphkd.apps.artifacts import load_graph_builder
+    from graphkd.apps.cli import compose_config
 
     run = tmp_path / "run"
     shutil.copytree(tiny["student"], run)

@@ -14,7 +14,7 @@ from detectron2.structures import Boxes, Instances
 from PIL import Image
 from test_datasets import _cleanup, make_publaynet
 
-import graphkd.engine as engine
+import graphkd.core.engine as engine
 from detectors.build import build_detector
 from detectors.config import get_detector_cfg
 from detectors.datasets import ImageCheckingMapper, load_coco_dataset, register_coco_dataset

@@ -70,7 +70,7 @@ def test_registry_contents():
                                          "SeparatorRegion", "OtherRegion")  # fmt: skip
     assert DATASETS["hj"].num_classes == 7
     assert DATASETS["synthetic"].classes == DATASETS["publaynet"].classes
-    from detectors.synthetic import CLASSES as RENDERED  # what the generator draws
+    from pagedata.synthetic import CLASSES as RENDERED  # what the generator draws
 
     assert DATASETS["synthetic"].classes == RENDERED
     for spec in DATASETS.values():

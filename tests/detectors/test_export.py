@@ -26,7 +26,7 @@ from detectors.export import (  # noqa: E402
     quantize_box_head,
     stock_config,
 )
-from detectors.synthetic import render_page  # noqa: E402
+from pagedata.synthetic import render_page  # noqa: E402
 
 SMALL = {"min_size": 128, "fpn_channels": 64, "rois_per_image": 32}
 # Few, well-spread scores: a random box predictor scores every class ~1/(K+1), and near-equal
@@ -184,7 +184,7 @@ def test_export_script_on_a_student_run(tmp_path):
     sys.path.insert(0, str(REPO / "scripts"))
     import export as export_script
 
-    from graphkd.package import write_student_package
+    from graphkd.apps.package import write_student_package
 
     cfg, model = _model("R18")
     classes = ["text", "title", "list", "table", "figure"]

@@ -1,0 +1,162 @@
+"""``make demo``: teacher, baseline and distilled students on synthetic pages, and the report.
+
+Every job goes through the same workers as the CLIs (``teacher_worker`` / ``distill_worker``)
+with configs composed from ``configs/``. Finished jobs (those with the ``job_done.json`` marker
+their worker writes last) are reused and killed ones resume, so a second ``make demo`` only
+redoes what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from detectron2.data import DatasetCatalog
+from detectron2.data.detection_utils import read_image
+from detectron2.engine import DefaultPredictor
+from omegaconf import DictConfig
+
+from detectors.config import load_detector_cfg
+
+from graphkd.apps.artifacts import load_graph_builder, resolve_model
+from graphkd.core.data import DataSplits
+from graphkd.apps.jobs import ensure_student, ensure_teacher
+from graphkd.core.models import teacher_dir
+from graphkd.apps.page_graphs import graph_for_page, page_input
+from graphkd.apps.visualize import draw_detections, draw_graph_pair, side_by_side
+
+__all__ = ["METHODS", "run_demo"]
+
+logger = logging.getLogger("graphkd")
+
+METHODS = ("none", "graphkd", "dsig")  # baseline first: the report compares against it
+
+
+def _figures(out: Path, cfg: DictConfig, data: DataSplits, runs: dict[str, str]) -> dict[str, Path]:
+    """Detections of teacher / baseline / distilled on one val page, and both graphs on it."""
+    from graphkd.apps.report import plot_losses
+
+    figs = {"Training losses (seed 0)": plot_losses(runs, out / "losses.png")}
+    page = DatasetCatalog.get(data.val)[0]
+    image = read_image(page["file_name"], format="BGR")
+    paths = {"teacher": teacher_dir(cfg)} | {
+        f"student kd={kd}": runs[kd] for kd in ("none", "graphkd")
+    }
+    # DefaultPredictor applies each model's own test-time resize.
+    predictors = {name: DefaultPredictor(resolve_model(p).cfg) for name, p in paths.items()}
+    drawings, titles = [], []
+    for name, predictor in predictors.items():
+        inst = predictor(image)["instances"].to("cpu")
+        drawings.append(draw_detections(image, inst, data.classes, score_thresh=0.5))
+        titles.append(name)
+    models = {name: p.model for name, p in predictors.items()}
+    figs["Detections on a val page (score >= 0.5)"] = side_by_side(
+        drawings, titles, out / "detections.png"
+    )
+
+    builder = load_graph_builder(
+        models["teacher"], models["student kd=graphkd"], list(data.classes),
+        list(data.text_classes), runs["graphkd"], kd="graphkd",
+    )[0]  # fmt: skip
+    s_cfg = load_detector_cfg(str(Path(runs["graphkd"]) / "student_config.yaml"))
+    batched = page_input(page, s_cfg.INPUT.MIN_SIZE_TEST, s_cfg.INPUT.MAX_SIZE_TEST)
+    t_graph, s_graph = graph_for_page(
+        models["teacher"], models["student kd=graphkd"], builder, batched
+    )
+    figs["Instance graphs on the same page (teacher vs distilled student)"] = draw_graph_pair(
+        image[:, :, ::-1], t_graph, s_graph, out / "graphs.png"
+    )
+    return figs
+
+
+def _eval_real(
+    out: Path, spec: str, images: str | None, models: Mapping[str, str]
+) -> tuple[dict[str, dict], Path]:
+    """AP of each model (name -> run dir) on the user's real pages, cached in
+    ``out/real_pages/<name>/metrics.json`` while the weights and the ground truth are unchanged."""
+    import json
+
+    from graphkd.apps.real_pages import evaluate_pages, resolve_pages
+
+    gt, image_dir = resolve_pages(spec, images)
+    results = {}
+    for name, run_dir in models.items():
+        dest = out / "real_pages" / name.replace(" ", "_").replace("=", "-")
+        weights = resolve_model(run_dir).weights
+        cached = dest / "metrics.json"
+        if cached.is_file() and cached.stat().st_mtime >= max(
+            os.path.getmtime(weights), os.path.getmtime(gt)
+        ):
+            m = json.loads(cached.read_text())
+            if m.get("checkpoint") == str(weights) and m.get("gt") == str(gt):
+                results[name] = m
+                continue
+        logger.info("demo: %s on the real pages %s", name, gt)
+        results[name] = evaluate_pages(run_dir, gt, image_dir, dest, progress=False)
+    return results, gt
+
+
+def run_demo(
+    seeds: int = 1,
+    outputs: str = "outputs",
+    overrides: list[str] | None = None,
+    real_pages: str | None = None,
+    real_images: str | None = None,
+) -> Path:
+    """Run the whole demo and write ``<outputs>/demo/REPORT.md``; returns its path.
+
+    ``real_pages``: an annotated set of real pages (a COCO json, or a folder such as
+    ``scripts/docbank_to_coco.py`` writes: ``COCO/all.json`` + ``images/``; ``real_images``
+    names the image folder when it is elsewhere). The teacher and the seed-0 students are then
+    also evaluated on it, classes matched by name, and REPORT.md gains a "Real pages" table.
+    """
+    from graphkd.apps.report import plot_ap_bars, write_report
+
+    overrides = [f"outputs={outputs}"] + list(overrides or [])
+    out = Path(outputs) / "demo"
+    cfg, data, teacher = ensure_teacher(overrides)
+    students: dict[str, list[dict]] = {kd: [] for kd in METHODS}
+    seed0_runs: dict[str, str] = {}
+    for seed in range(int(seeds)):
+        for kd in METHODS:
+            run_dir = str(out / "runs" / kd / f"seed{seed}")
+            students[kd].append(ensure_student(overrides, kd, seed, run_dir))
+            if seed == 0:
+                seed0_runs[kd] = run_dir
+    figures = {"AP of teacher and students": plot_ap_bars(teacher, students, out / "ap.png")}
+    figures.update(_figures(out, cfg, data, seed0_runs))
+    t = cfg.trainer
+    notes = [
+        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} threads.",
+        f"Data: {cfg.dataset.num_train} train / {cfg.dataset.num_val} val synthetic pages "
+        f"(style {cfg.dataset.style}), "
+        f"{cfg.dataset.page_size} px high; FPN width {t.fpn_channels} for both models. "
+        f"Teacher {cfg.pair.teacher.backbone}-FPN: "
+        f"{t.teacher_max_iter} iterations; students {cfg.pair.student.backbone}-FPN: "
+        f"{t.max_iter} iterations, batch {t.ims_per_batch}, lr {t.base_lr}, "
+        f"{t.rois_per_image} RoIs/image, seeds 0..{int(seeds) - 1} (same schedule, data order "
+        "and init per seed for every method).",
+    ]
+    # Columns in the dataset's class order, not metrics.json's sorted keys.
+    report = write_report(
+        out, teacher, students, figures, baseline="none", notes=notes, class_names=data.classes
+    )
+    if real_pages:
+        from graphkd.apps.real_pages import real_pages_table
+
+        models = {"teacher": teacher_dir(cfg)} | {
+            f"student kd={kd}": seed0_runs[kd] for kd in METHODS
+        }
+        results, gt = _eval_real(out, real_pages, real_images, models)
+        syn = {"teacher": teacher.get("AP")} | {
+            f"student kd={kd}": students[kd][0].get("AP") for kd in METHODS
+        }
+        table = real_pages_table(results, syn, data.classes, gt)
+        report.write_text(report.read_text().rstrip("\n") + "\n\n" + table)
+    logger.info("demo: wrote %s", report)
+    return report

@@ -1,0 +1,101 @@
+"""Real-page evaluation (graphkd.apps.real_pages) and the demo's real_pages= option, without ../shared:
+the tests write a tiny DocBank-style COCO dataset themselves, from synthetic pages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pagedata.synthetic import generate_synthetic
+from graphkd.apps.real_pages import real_pages_table, resolve_pages
+
+
+def make_real_pages(root: Path, pages: int = 3, size: int = 128) -> Path:
+    """``root/COCO/all.json`` + ``root/images/`` as scripts/docbank_to_coco.py lays them out, with
+    category ids 11..15 in another order than the models' (so classes must match by name)."""
+    js = generate_synthetic(root, pages, seed=7, image_size=size, split="images")
+    coco = json.loads(js.read_text())
+    new = {"text": 13, "title": 11, "list": 15, "table": 14, "figure": 12}
+    old = {c["id"]: c["name"] for c in coco["categories"]}
+    coco["categories"] = [{"id": i, "name": n} for n, i in sorted(new.items(), key=lambda t: t[1])]
+    for a in coco["annotations"]:
+        a["category_id"] = new[old[a["category_id"]]]
+    (root / "COCO").mkdir()
+    (root / "COCO" / "all.json").write_text(json.dumps(coco))
+    js.unlink()
+    return root
+
+
+def test_resolve_pages_layouts(tmp_path):
+    root = make_real_pages(tmp_path / "docbank", pages=1)
+    gt, images = root / "COCO" / "all.json", root / "images"
+    assert resolve_pages(root) == (gt, images)  # the converter's folder
+    assert resolve_pages(gt) == (gt, images)  # its json: images one level up
+    assert resolve_pages(gt, tmp_path) == (gt, tmp_path)  # explicit image folder
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    shutil.copy(gt, flat / "pages.json")
+    for f in images.iterdir():
+        shutil.copy(f, flat / f.name)
+    assert resolve_pages(flat) == (flat / "pages.json", flat)  # one json, images beside it
+    (flat / "other.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="exactly one"):
+        resolve_pages(flat)
+    lonely = tmp_path / "lonely"  # a json whose images are nowhere near it
+    lonely.mkdir()
+    shutil.copy(flat / "pages.json", lonely / "pages.json")
+    with pytest.raises(FileNotFoundError, match="real_images"):
+        resolve_pages(lonely / "pages.json")
+    with pytest.raises(FileNotFoundError, match="neither a folder"):
+        resolve_pages(tmp_path / "missing")
+
+
+def test_real_pages_table(tmp_path):
+    root = make_real_pages(tmp_path / "r", pages=2)
+    m = {"AP": 31.25, "AP50": 50, "AP75": None, "per_class": {"text": 40.0, "figure": 2.5},
+         "num_pages": 2}  # fmt: skip
+    md = real_pages_table({"teacher": m, "student kd=none": m}, {"teacher": 69.4}, ["text", "figure"],
+                          root / "COCO" / "all.json")  # fmt: skip
+    assert md.startswith("## Real pages")
+    assert "| teacher | 69.4 | 31.2 | 50.0 | n/a | 40.0 | 2.5 |" in md
+    assert "| student kd=none | n/a | 31.2 |" in md
+    assert "2 pages (" in md and "text " in md
+    assert real_pages_table({}) == ""
+
+
+@pytest.mark.slow
+def test_demo_real_pages_table(tmp_path, monkeypatch):
+    """run_demo(real_pages=...) scores the teacher and the seed-0 students on the user's pages,
+    adds the table to REPORT.md, and a second run reuses both the jobs and the evaluations."""
+    from e2e_helpers import TINY
+
+    import graphkd.apps.jobs as jobs
+    import graphkd.apps.real_pages as rp
+    from graphkd.apps.demo import METHODS, run_demo
+
+    sizes = [o for o in TINY if not o.startswith(("dataset=", "pair=", "trainer=", "trainer.seed"))]
+    real = make_real_pages(tmp_path / "docbank", pages=2)
+    report = run_demo(seeds=1, outputs=str(tmp_path / "o"), overrides=sizes, real_pages=str(real))
+    text = report.read_text()
+    assert "## Real pages" in text and "2 pages (" in text
+    for name in ["teacher", *(f"student kd={kd}" for kd in METHODS)]:
+        assert f"| {name} | " in text
+    metrics = json.loads(
+        (tmp_path / "o/demo/real_pages/student_kd-graphkd/metrics.json").read_text()
+    )
+    assert metrics["num_pages"] == 2 and set(metrics["per_class"]) == {
+        "text", "title", "list", "table", "figure"
+    }  # fmt: skip
+    preds = json.loads((tmp_path / "o/demo/real_pages/teacher/predictions.json").read_text())
+    assert all(11 <= p["category_id"] <= 15 for p in preds)  # the json's ids, by class name
+
+    def no_eval(*a, **k):
+        raise AssertionError("the second demo run evaluated the real pages again")
+
+    monkeypatch.setattr(rp, "evaluate_pages", no_eval)
+    monkeypatch.setattr(jobs, "launch_job", no_eval)
+    again = run_demo(seeds=1, outputs=str(tmp_path / "o"), overrides=sizes, real_pages=str(real))
+    assert again.read_text() == text

@@ -1,0 +1,324 @@
+"""The realistic synthetic style: determinism, boxes on ink inside the page, every class, its own
+data folder and teacher folder, and the classic style left bit-identical."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pagedata.synthetic import ensure_synthetic, generate_synthetic, render_page
+from pagedata.synthetic_realistic import corpus, equation_bank
+
+SIZE = 256
+
+
+def _digest(json_path: Path, img_dir: Path) -> str:
+    h = hashlib.sha256(json_path.read_bytes())
+    for f in sorted(img_dir.iterdir()):
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def test_classic_style_is_unchanged(tmp_path):
+    """The pages the README's GraphKD-vs-DSIG tables were made on, byte for byte (json + JPEGs
+    of generate_synthetic(seed=0, 3 pages, 256 px) as the generator wrote them before styles)."""
+    js = generate_synthetic(tmp_path, 3, seed=0, image_size=256)
+    assert _digest(js, tmp_path / "train") == (
+        "e04e8e7ad324da46d90c40fc1911531bd2268ba97c2e0c7b90c5155d0d1fb666"
+    )
+    assert "style" not in json.loads(js.read_text())["info"]
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    out = tmp_path_factory.mktemp("real")
+    path = generate_synthetic(out, 40, seed=1, image_size=SIZE, style="realistic")
+    return out, json.loads(path.read_text())
+
+
+def test_determinism(tmp_path, sample):
+    out, coco = sample
+    again = generate_synthetic(tmp_path / "a", 4, seed=1, image_size=SIZE, style="realistic")
+    twice = generate_synthetic(tmp_path / "b", 4, seed=1, image_size=SIZE, style="realistic")
+    assert again.read_bytes() == twice.read_bytes()
+    assert _digest(again, tmp_path / "a/train") == _digest(twice, tmp_path / "b/train")
+    first4 = [a for a in coco["annotations"] if a["image_id"] <= 4]
+    assert json.loads(again.read_text())["annotations"] == first4  # page i independent of count
+    other = generate_synthetic(tmp_path / "c", 4, seed=2, image_size=SIZE, style="realistic")
+    assert other.read_bytes() != again.read_bytes()
+    info = json.loads(again.read_text())["info"]
+    assert info["style"] == "realistic" and info["style_version"] >= 1
+
+
+def test_every_class_and_real_page_shapes(sample):
+    _, coco = sample
+    present = {a["category_id"] for a in coco["annotations"]}
+    assert present == {1, 2, 3, 4, 5}
+    sizes = {(im["width"], im["height"]) for im in coco["images"]}
+    assert all(h == SIZE for _, h in sizes)
+    # letter (8.5 x 11) and A4 pages, as in DocBank / PubLayNet
+    assert {round(SIZE * 8.5 / 11), round(SIZE * 210 / 297)} == {w for w, _ in sizes}
+    per_page = len(coco["annotations"]) / len(coco["images"])
+    assert 4 < per_page < 40
+
+
+def test_boxes_inside_pages_on_ink_and_tight(sample):
+    out, coco = sample
+    anns: dict[int, list] = {}
+    for a in coco["annotations"]:
+        anns.setdefault(a["image_id"], []).append(a)
+    for im in coco["images"][:12]:
+        W, H = im["width"], im["height"]
+        ink = np.asarray(Image.open(out / "train" / im["file_name"]).convert("L")) < 235
+        inside = np.zeros_like(ink)
+        for a in anns.get(im["id"], []):
+            x, y, w, h = a["bbox"]
+            assert w >= 1 and h >= 1 and x >= 0 and y >= 0
+            assert x + w <= W + 1e-6 and y + h <= H + 1e-6
+            x0, y0, x1, y1 = int(x), int(y), int(np.ceil(x + w)), int(np.ceil(y + h))
+            inside[y0:y1, x0:x1] = True
+            ys, xs = np.nonzero(ink[y0:y1, x0:x1])
+            assert len(xs), f"{im['file_name']}: box {a['bbox']} holds no ink"
+            # tight: the ink reaches (within 2 px) each side of the box
+            assert xs.min() <= 2 and ys.min() <= 2, (im["file_name"], a)
+            assert xs.max() >= x1 - x0 - 3 and ys.max() >= y1 - y0 - 3, (im["file_name"], a)
+        # only the unannotated furniture (running head, page number, footnotes) lies outside
+        assert (ink & ~inside).sum() <= 0.2 * ink.sum()
+
+
+def test_text_source_and_equations():
+    words = corpus()
+    assert len(words) > 10_000 and "the" in words
+    bank = equation_bank()
+    assert len(bank) >= 40 and all(m.mode == "L" and m.width > m.height for m in bank[:5])
+
+
+def test_render_page_style_argument():
+    img, blocks, quality = render_page(0, 0, SIZE, style="realistic", noise=False)
+    assert img.size[1] == SIZE and blocks and quality is None
+    with pytest.raises(ValueError, match="style"):
+        render_page(0, 0, SIZE, style="fancy")
+
+
+def test_styles_live_in_their_own_folders(tmp_path):
+    from detectors.datasets import register_dataset
+
+    register_dataset("synthetic", tmp_path, ["val"], synthetic={"splits": {"val": 2},
+                     "image_size": 128, "style": "realistic"})  # fmt: skip
+    manifest = json.loads((tmp_path / "synthetic_realistic/manifest.json").read_text())
+    assert manifest["splits"]["val"]["style"] == "realistic"
+    assert not (tmp_path / "synthetic").exists()
+    ensure_synthetic(tmp_path / "synthetic", {"val": 1}, image_size=128)  # classic: unchanged keys
+    classic = json.loads((tmp_path / "synthetic/manifest.json").read_text())["splits"]["val"]
+    assert "style" not in classic
+
+
+def test_teacher_folder_is_keyed_by_style():
+    from hydra import compose, initialize_config_dir
+
+    from graphkd.apps.cli import CONFIG_DIR
+    from graphkd.apps.cli import register_configs
+
+    register_configs()
+
+    def ckpt(*overrides):
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            return compose("config", overrides=list(overrides)).teacher_checkpoint
+
+    assert "/synthetic_R50_" in ckpt("dataset.style=classic")  # the README runs' folder
+    assert "/synthetic-realistic_R50_" in ckpt("dataset.style=realistic")
+    assert "/docbank_R50_" in ckpt("dataset=docbank")
+
+
+@pytest.mark.parametrize("family", ["cm", "stix", "dejavu_serif", "dejavu_sans"])
+def test_word_boxes_are_pdf_text_boxes(family):
+    """A word's box spans its font's em box, as PDFMiner reports DocBank's tokens: the same rows
+    with or without ascenders and descenders, one font size high, the descenders' foot at its
+    bottom (on DocBank's pages: 0.15 em above the ascenders, 0.19 em below a baseline)."""
+    from pagedata.synthetic_realistic import FAMILIES, RealPage, _font
+
+    page = RealPage(np.random.default_rng(0), 320)
+    size = 40
+    for font in FAMILIES[family][:2]:
+        boxes = {t: page.word(10, 50, t, font, size) for t in ("one", "held", "ply", "Q2")}
+        rows = {(b[1], b[3]) for b in boxes.values()}
+        assert len(rows) == 1, (font, boxes)
+        top, bottom = rows.pop()
+        assert bottom - top == size
+        assert boxes["held"][1] < boxes["one"][3] - size * 0.5  # the ink is inside the box
+        baseline = 50 + 1 + _font(font, size).getmetrics()[0]  # _mask draws at (1, 1)
+        assert 0.1 * size <= bottom - baseline <= 0.3 * size
+
+
+def _one_page_coco(tmp_path: Path, page: np.ndarray, text_box: list, title_box: list) -> dict:
+    """Write ``page`` (grey, H x W) as p.png and gt.json with one text and one title box."""
+    Image.fromarray(page).save(tmp_path / "p.png")
+    h, w = page.shape
+    coco = {"images": [{"id": 1, "file_name": "p.png", "width": w, "height": h}],
+            "categories": [{"id": 1, "name": "text"}, {"id": 2, "name": "title"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": text_box},
+                            {"id": 2, "image_id": 1, "category_id": 2, "bbox": title_box}]}  # fmt: skip
+    (tmp_path / "gt.json").write_text(json.dumps(coco))
+    return coco
+
+
+def test_box_margins_measures_the_box_convention(tmp_path):
+    """scripts/box_margins.py: a box padded around its ink reports the padding, a tight one 0."""
+    import scripts.box_margins as margins
+
+    page = np.full((200, 100), 255, np.uint8)
+    page[50:70, 10:90] = 0  # one "line" of ink, 20 rows
+    coco = _one_page_coco(tmp_path, page, [10, 50, 80, 20], [10, 45, 80, 30])
+    out = margins.main([f"json={tmp_path / 'gt.json'}", f"images={tmp_path}", "thin=0.2"])
+    assert out["text"]["top"] == 0 and out["text"]["bottom"] == 0
+    assert out["title"]["top"] == pytest.approx(5 / 30, abs=1e-3)
+    assert out["title"]["bottom"] == pytest.approx(5 / 30, abs=1e-3)
+    assert out["text"]["one_line_boxes"] == 1 and out["title"]["one_line_boxes"] == 1
+
+    # a box over blank paper has no margin to measure: left out of the counts
+    coco["annotations"].append(
+        {"id": 3, "image_id": 1, "category_id": 1, "bbox": [10, 120, 80, 20]}
+    )
+    (tmp_path / "gt.json").write_text(json.dumps(coco))
+    out = margins.main([f"json={tmp_path / 'gt.json'}", f"images={tmp_path}", "thin=0.2"])
+    assert out["text"]["boxes"] == 1
+    # bad input names what is wrong
+    coco["annotations"].append({"id": 4, "image_id": 1, "category_id": 9, "bbox": [0, 0, 5, 5]})
+    (tmp_path / "bad.json").write_text(json.dumps(coco))
+    with pytest.raises(SystemExit, match="annotation 4 has category_id 9"):
+        margins.main([f"json={tmp_path / 'bad.json'}", f"images={tmp_path}"])
+    with pytest.raises(SystemExit, match="image 1 of .*does not exist"):
+        margins.main([f"json={tmp_path / 'gt.json'}", f"images={tmp_path / 'nowhere'}"])
+
+
+def test_ink_levels_sees_pages_at_the_test_size(tmp_path):
+    """scripts/ink_levels.py: a one-pixel stroke on a 1000-px page is black at full size and light
+    grey at 100 px (shrunk as detectron2 shrinks a page for the model); a solid bar stays black."""
+    import scripts.ink_levels as ink
+
+    page = np.full((1000, 600), 255, np.uint8)
+    page[100, 50:550] = 0  # a hairline stroke
+    page[500:540, 50:550] = 0  # a 40-row bar
+    _one_page_coco(tmp_path, page, [40, 80, 520, 40], [40, 490, 520, 60])
+    args = [f"json={tmp_path / 'gt.json'}", f"images={tmp_path}"]
+    full = ink.main([*args, "height=1000"])
+    assert full["text"]["darkest"] == 0.0
+    assert full["text"]["mean"] == pytest.approx(255 * (1 - 500 / (520 * 40)), abs=0.1)
+    small = ink.main([*args, "height=100"])
+    assert small["text"]["darkest"] > 200  # the stroke averaged with ~10 rows of paper
+    assert small["title"]["darkest"] == 0.0
+    assert small["text"]["mean"] == pytest.approx(full["text"]["mean"], abs=3)  # same ink, spread
+    with pytest.raises(SystemExit, match="height=4"):
+        ink.main([*args, "height=4"])
+    with pytest.raises(SystemExit, match="image 1 of .*does not exist"):
+        ink.main([f"json={tmp_path / 'gt.json'}", f"images={tmp_path / 'nowhere'}"])
+
+
+def test_read_coco_for_cli_takes_the_first_pages_and_exits_on_bad_json(tmp_path):
+    from pagedata.coco_json import read_coco_for_cli
+
+    coco = _one_page_coco(tmp_path, np.full((20, 10), 255, np.uint8), [1, 1, 5, 5], [1, 8, 5, 3])
+    coco["images"].append({"id": 2, "file_name": "q.png", "width": 10, "height": 20})
+    (tmp_path / "gt.json").write_text(json.dumps(coco))
+    names, by_image, images = read_coco_for_cli(tmp_path / "gt.json", pages=1)
+    assert [im["id"] for im in images] == [1] and names == {1: "text", 2: "title"}
+    assert [len(v) for v in by_image.values()] == [2]
+    assert len(read_coco_for_cli(tmp_path / "gt.json")[2]) == 2  # pages=0: all
+    with pytest.raises(SystemExit, match="error: json=.*none.json does not exist"):
+        read_coco_for_cli(tmp_path / "none.json")
+
+
+def test_display_formula_joins_a_close_paragraph():
+    """A display formula and the paragraph next to it are one text block when they are as close
+    as the DocBank converter joins blocks (leading + block_gap body sizes), two when further."""
+    from pagedata.docbank import GroupingParams
+    from pagedata.synthetic_realistic import TEXT, TITLE, RealPage
+
+    page = RealPage(np.random.default_rng(0), 320)
+    limit = page.lh - page.size + GroupingParams.block_gap * page.size
+    para = (10.0, 100.0, 200.0, 160.0)
+    for gap, blocks in ((limit - 1, 1), (limit + 1, 2)):
+        page.blocks = [(TEXT, para), (TEXT, (40.0, 160 + gap, 170.0, 190 + gap))]
+        page.join_display()
+        assert len(page.blocks) == blocks
+    assert page.blocks[0] == (TEXT, para)
+    page.blocks = [(TITLE, para), (TEXT, (40.0, 161.0, 170.0, 190.0))]
+    page.join_display()  # only text joins text
+    assert len(page.blocks) == 2
+
+
+def test_consecutive_paragraphs_are_indented():
+    """With first-line indentation a paragraph straight below another always starts indented
+    (without it nothing on the page would show where one ends and the next begins)."""
+    from pagedata.synthetic_realistic import RealPage
+
+    page = RealPage(np.random.default_rng(0), 320)
+    page.indent_paras = True
+    for k in range(20):  # one-line paragraphs: the box is the first line's
+        page.paragraph(100, 100 + 100 * k, 1500, 3000, n=1)  # first_indent=None: a new one
+        assert page.last_box[0] >= 100 + page.parindent - 2
+
+
+def test_block_gaps_measures_the_page_rhythm(tmp_path):
+    """scripts/block_gaps.py: gaps to the block straight above, in thousandths of the page
+    height, per class pair; the other column does not count, touching boxes give 0."""
+    import scripts.block_gaps as gaps
+
+    # a 1000-px page: left column title, text 20 below it, text touching that; right column a
+    # figure beside them, a text block 50 below the figure
+    coco = {"images": [{"id": 1, "file_name": "p.png", "width": 800, "height": 1000}],
+            "categories": [{"id": 1, "name": "text"}, {"id": 2, "name": "title"},
+                           {"id": 5, "name": "figure"}],
+            "annotations": [
+                {"id": 1, "image_id": 1, "category_id": 2, "bbox": [50, 100, 200, 15]},
+                {"id": 2, "image_id": 1, "category_id": 1, "bbox": [50, 135, 300, 100]},
+                {"id": 3, "image_id": 1, "category_id": 1, "bbox": [50, 235, 300, 60]},
+                {"id": 4, "image_id": 1, "category_id": 5, "bbox": [420, 90, 330, 200]},
+                {"id": 5, "image_id": 1, "category_id": 1, "bbox": [420, 340, 330, 40]}]}  # fmt: skip
+    (tmp_path / "gt.json").write_text(json.dumps(coco))
+    out = gaps.main([f"json={tmp_path / 'gt.json'}"])
+    assert set(out["gap"]) == {"title -> text", "text -> text", "figure -> text"}
+    assert out["gap"]["title -> text"]["p50"] == 20.0
+    assert out["gap"]["text -> text"]["p50"] == 0.0
+    assert out["gap"]["figure -> text"]["p50"] == 50.0
+    assert out["height"]["text"]["n"] == 3 and out["height"]["title"]["p50"] == 15.0
+
+    idx, gap = gaps.block_above(np.array([[0, 0, 10, 10], [0, 12, 10, 20], [50, 0, 60, 5.0]]))
+    assert idx.tolist() == [-1, 0, -1] and gap[1] == 2 and np.isnan(gap[0])
+
+    coco["annotations"].append({"id": 6, "image_id": 1, "category_id": 3, "bbox": [0, 0, 5, 5]})
+    (tmp_path / "bad.json").write_text(json.dumps(coco))
+    with pytest.raises(SystemExit, match="annotation 6 has category_id 3"):
+        gaps.main([f"json={tmp_path / 'bad.json'}"])
+    coco["annotations"][-1].update(category_id=1, image_id=7)
+    (tmp_path / "bad.json").write_text(json.dumps(coco))
+    with pytest.raises(SystemExit, match="annotation 6 is on image_id 7"):
+        gaps.main([f"json={tmp_path / 'bad.json'}"])
+    with pytest.raises(SystemExit, match="does not exist"):
+        gaps.main([f"json={tmp_path / 'none.json'}"])
+
+
+def test_layout_spaces_titles_and_joins_displays(monkeypatch):
+    """The column flow applies the version-4 rhythm: section titles set tight (0-0.35 body
+    sizes from the paragraph's box to the title's line; the title's em box starts a little
+    lower) on `tight_titles` pages and 1.3-3.2 sizes below it otherwise, and it offers every
+    display formula next to a paragraph to `join_display`. Version 3 left 0.8-2 sizes always."""
+    from pagedata.synthetic_realistic import TEXT, TITLE, RealPage, layout
+
+    calls = []
+    join = RealPage.join_display
+    monkeypatch.setattr(RealPage, "join_display", lambda self: calls.append(1) or join(self))
+    gaps = {True: [], False: []}
+    for seed in range(60):
+        page = RealPage(np.random.default_rng(seed), 320)
+        layout(page)
+        for (c0, a), (c1, b) in zip(page.blocks, page.blocks[1:]):
+            if c0 == TEXT and c1 == TITLE and a[3] <= b[1] + 1 and a[0] < b[2] and b[0] < a[2]:
+                gaps[page.tight_titles].append((b[1] - a[3]) / page.size)
+    assert calls
+    assert len(gaps[True]) >= 5 and len(gaps[False]) >= 5
+    assert np.median(gaps[True]) <= 0.7  # a caption above a title (after a float) leaves more
+    assert min(gaps[False]) >= 1.3
