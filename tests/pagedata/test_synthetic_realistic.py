@@ -165,58 +165,6 @@ def _one_page_coco(tmp_path: Path, page: np.ndarray, text_box: list, title_box: 
     return coco
 
 
-def test_box_margins_measures_the_box_convention(tmp_path):
-    """scripts/box_margins.py: a box padded around its ink reports the padding, a tight one 0."""
-    import scripts.box_margins as margins
-
-    page = np.full((200, 100), 255, np.uint8)
-    page[50:70, 10:90] = 0  # one "line" of ink, 20 rows
-    coco = _one_page_coco(tmp_path, page, [10, 50, 80, 20], [10, 45, 80, 30])
-    out = margins.main([f"json={tmp_path / 'gt.json'}", f"images={tmp_path}", "thin=0.2"])
-    assert out["text"]["top"] == 0 and out["text"]["bottom"] == 0
-    assert out["title"]["top"] == pytest.approx(5 / 30, abs=1e-3)
-    assert out["title"]["bottom"] == pytest.approx(5 / 30, abs=1e-3)
-    assert out["text"]["one_line_boxes"] == 1 and out["title"]["one_line_boxes"] == 1
-
-    # a box over blank paper has no margin to measure: left out of the counts
-    coco["annotations"].append(
-        {"id": 3, "image_id": 1, "category_id": 1, "bbox": [10, 120, 80, 20]}
-    )
-    (tmp_path / "gt.json").write_text(json.dumps(coco))
-    out = margins.main([f"json={tmp_path / 'gt.json'}", f"images={tmp_path}", "thin=0.2"])
-    assert out["text"]["boxes"] == 1
-    # bad input names what is wrong
-    coco["annotations"].append({"id": 4, "image_id": 1, "category_id": 9, "bbox": [0, 0, 5, 5]})
-    (tmp_path / "bad.json").write_text(json.dumps(coco))
-    with pytest.raises(SystemExit, match="annotation 4 has category_id 9"):
-        margins.main([f"json={tmp_path / 'bad.json'}", f"images={tmp_path}"])
-    with pytest.raises(SystemExit, match="image 1 of .*does not exist"):
-        margins.main([f"json={tmp_path / 'gt.json'}", f"images={tmp_path / 'nowhere'}"])
-
-
-def test_ink_levels_sees_pages_at_the_test_size(tmp_path):
-    """scripts/ink_levels.py: a one-pixel stroke on a 1000-px page is black at full size and light
-    grey at 100 px (shrunk as detectron2 shrinks a page for the model); a solid bar stays black."""
-    import scripts.ink_levels as ink
-
-    page = np.full((1000, 600), 255, np.uint8)
-    page[100, 50:550] = 0  # a hairline stroke
-    page[500:540, 50:550] = 0  # a 40-row bar
-    _one_page_coco(tmp_path, page, [40, 80, 520, 40], [40, 490, 520, 60])
-    args = [f"json={tmp_path / 'gt.json'}", f"images={tmp_path}"]
-    full = ink.main([*args, "height=1000"])
-    assert full["text"]["darkest"] == 0.0
-    assert full["text"]["mean"] == pytest.approx(255 * (1 - 500 / (520 * 40)), abs=0.1)
-    small = ink.main([*args, "height=100"])
-    assert small["text"]["darkest"] > 200  # the stroke averaged with ~10 rows of paper
-    assert small["title"]["darkest"] == 0.0
-    assert small["text"]["mean"] == pytest.approx(full["text"]["mean"], abs=3)  # same ink, spread
-    with pytest.raises(SystemExit, match="height=4"):
-        ink.main([*args, "height=4"])
-    with pytest.raises(SystemExit, match="image 1 of .*does not exist"):
-        ink.main([f"json={tmp_path / 'gt.json'}", f"images={tmp_path / 'nowhere'}"])
-
-
 def test_read_coco_for_cli_takes_the_first_pages_and_exits_on_bad_json(tmp_path):
     from pagedata.coco_json import read_coco_for_cli
 
@@ -260,45 +208,6 @@ def test_consecutive_paragraphs_are_indented():
     for k in range(20):  # one-line paragraphs: the box is the first line's
         page.paragraph(100, 100 + 100 * k, 1500, 3000, n=1)  # first_indent=None: a new one
         assert page.last_box[0] >= 100 + page.parindent - 2
-
-
-def test_block_gaps_measures_the_page_rhythm(tmp_path):
-    """scripts/block_gaps.py: gaps to the block straight above, in thousandths of the page
-    height, per class pair; the other column does not count, touching boxes give 0."""
-    import scripts.block_gaps as gaps
-
-    # a 1000-px page: left column title, text 20 below it, text touching that; right column a
-    # figure beside them, a text block 50 below the figure
-    coco = {"images": [{"id": 1, "file_name": "p.png", "width": 800, "height": 1000}],
-            "categories": [{"id": 1, "name": "text"}, {"id": 2, "name": "title"},
-                           {"id": 5, "name": "figure"}],
-            "annotations": [
-                {"id": 1, "image_id": 1, "category_id": 2, "bbox": [50, 100, 200, 15]},
-                {"id": 2, "image_id": 1, "category_id": 1, "bbox": [50, 135, 300, 100]},
-                {"id": 3, "image_id": 1, "category_id": 1, "bbox": [50, 235, 300, 60]},
-                {"id": 4, "image_id": 1, "category_id": 5, "bbox": [420, 90, 330, 200]},
-                {"id": 5, "image_id": 1, "category_id": 1, "bbox": [420, 340, 330, 40]}]}  # fmt: skip
-    (tmp_path / "gt.json").write_text(json.dumps(coco))
-    out = gaps.main([f"json={tmp_path / 'gt.json'}"])
-    assert set(out["gap"]) == {"title -> text", "text -> text", "figure -> text"}
-    assert out["gap"]["title -> text"]["p50"] == 20.0
-    assert out["gap"]["text -> text"]["p50"] == 0.0
-    assert out["gap"]["figure -> text"]["p50"] == 50.0
-    assert out["height"]["text"]["n"] == 3 and out["height"]["title"]["p50"] == 15.0
-
-    idx, gap = gaps.block_above(np.array([[0, 0, 10, 10], [0, 12, 10, 20], [50, 0, 60, 5.0]]))
-    assert idx.tolist() == [-1, 0, -1] and gap[1] == 2 and np.isnan(gap[0])
-
-    coco["annotations"].append({"id": 6, "image_id": 1, "category_id": 3, "bbox": [0, 0, 5, 5]})
-    (tmp_path / "bad.json").write_text(json.dumps(coco))
-    with pytest.raises(SystemExit, match="annotation 6 has category_id 3"):
-        gaps.main([f"json={tmp_path / 'bad.json'}"])
-    coco["annotations"][-1].update(category_id=1, image_id=7)
-    (tmp_path / "bad.json").write_text(json.dumps(coco))
-    with pytest.raises(SystemExit, match="annotation 6 is on image_id 7"):
-        gaps.main([f"json={tmp_path / 'bad.json'}"])
-    with pytest.raises(SystemExit, match="does not exist"):
-        gaps.main([f"json={tmp_path / 'none.json'}"])
 
 
 def test_layout_spaces_titles_and_joins_displays(monkeypatch):
