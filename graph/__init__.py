@@ -7,15 +7,10 @@ merging, and complete directed edges with Mahalanobis distances under a running,
 covariance (``edge_dist``, ``edge_sim``, ``edge_type``). Never imports detectron2.
 """
 
-from .builder import (
-    GraphBuilder,
-    GraphDiagnostics,
-    GraphPlan,
-    complete_edge_index,
-    similarity_from_distance,
-)
+from .builder import GraphBuilder
 from .config import EDGE_METRICS, SPLIT_MODES, GraphConfig
 from .descriptors import descriptor_dim, node_descriptors
+from .edges import complete_edge_index, similarity_from_distance
 from .gaussian_stats import GaussianStats, cholesky_with_jitter, shrink_covariance
 from .mahalanobis import (
     batched_pairwise_mahalanobis,
@@ -25,6 +20,7 @@ from .mahalanobis import (
 )
 from .merging import MergeResult, agglomerate, merge_text_nodes, pool_by_cluster, union_boxes
 from .mining import background_ce, mine_hard_background
+from .plan import GraphDiagnostics, GraphPlan
 from .types import EdgeType, NodeType, check_tensor_finite, edge_types
 
 __all__ = [

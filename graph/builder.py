@@ -11,7 +11,8 @@
    similarities of all images in one batched computation -> a ``torch_geometric`` ``Batch``;
 3. **diagnostics**: a :class:`GraphDiagnostics` in ``builder.last_stats``.
 
-:meth:`GraphBuilder.build` is the single-model entry point (plan + pool one model);
+The plan and its diagnostics are in :mod:`graph.plan`, the edge construction and similarities
+in :mod:`graph.edges`. :meth:`GraphBuilder.build` is the single-model entry point (plan + pool one model);
 :meth:`GraphBuilder.build_pair` plans from the teacher and pools teacher and student with the same
 plan, so node i of both graphs pools the same RoIs.
 
@@ -26,22 +27,22 @@ E edges: ``x`` (n, C*H*W) mean of the member RoIs' features, ``z`` (n, D) mean d
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.data import Batch, Data
+from torch_geometric.data import Batch
 
 from .config import GraphConfig
 from .descriptors import descriptor_dim, node_descriptors
+from .edges import complete_edge_index, dense_cosine, plan_edges, similarity_from_distance
 from .gaussian_stats import GaussianStats
 from .mahalanobis import batched_pairwise_mahalanobis
-from .merging import merge_text_nodes, pool_by_cluster, union_boxes
+from .merging import MergeResult, merge_text_nodes, pool_by_cluster, union_boxes
 from .mining import mine_hard_background
-from .types import NodeType, check_tensor_finite, edge_types
+from .plan import GraphDiagnostics, GraphPlan
+from .types import NodeType, check_tensor_finite
 
 __all__ = [
     "GraphBuilder",
@@ -52,159 +53,7 @@ __all__ = [
 ]
 
 
-# ----------------------------------------------------------------------------- edge functions
-def _complete_edges(counts: Tensor) -> tuple[Tensor, Tensor]:
-    """Complete directed graphs without self loops of a batch, without a dense (n, n) mask.
-
-    Args:
-        counts: (B,) long number of nodes of each graph.
-
-    Returns:
-        edge_index: (2, E) long node indices *within* each graph, graph by graph, row-major
-            (i, j), i != j (the order of ``(~eye(n)).nonzero()``), E = sum n_b (n_b - 1).
-        edge_batch: (E,) long graph of each edge.
-    """
-    device = counts.device
-    counts = counts.long()
-    n = int(counts.sum())
-    node_batch = torch.repeat_interleave(torch.arange(counts.numel(), device=device), counts)
-    local = torch.arange(n, device=device) - (torch.cumsum(counts, 0) - counts)[node_batch]
-    out_deg = (counts - 1).clamp_min(0)[node_batch]
-    src = torch.repeat_interleave(torch.arange(n, device=device), out_deg)
-    first = torch.cumsum(out_deg, 0) - out_deg
-    pos = torch.arange(src.numel(), device=device) - first[src]  # j-th neighbour of src
-    src_local = local[src]
-    dst_local = pos + (pos >= src_local).long()  # skip the diagonal
-    return torch.stack([src_local, dst_local]), node_batch[src]
-
-
-def complete_edge_index(num_nodes: int, device: torch.device | str | None = None) -> Tensor:
-    """(2, n(n-1)) long edge_index of the complete directed graph, row-major (i, j), i != j."""
-    return _complete_edges(torch.tensor([num_nodes], device=device))[0]
-
-
-def similarity_from_distance(
-    dist: Tensor,
-    self_loop: Tensor | None = None,
-    batch: Tensor | None = None,
-    num_graphs: int | None = None,
-) -> Tensor:
-    """Bounded similarity s = exp(-d^2 / (2 median(d^2))) per graph, from edge distances.
-
-    The bandwidth median(d^2) (lower median, as ``torch.median``) is taken per graph over its
-    non-self-loop edges and detached (it is a scale, not a signal); where it is 0 (all
-    descriptors identical) or a graph has no such edge, every similarity is 1.
-
-    Args:
-        dist: (E,) edge distances.
-        self_loop: optional (E,) bool, self-loop edges excluded from the median.
-        batch: optional (E,) long graph of each edge (default: one graph).
-        num_graphs: number of graphs B (default: ``batch.max() + 1``).
-
-    Returns:
-        (E,) in (0, 1].
-    """
-    sq = dist * dist
-    if batch is None:
-        batch = torch.zeros_like(dist, dtype=torch.long)
-    B = (
-        int(num_graphs)
-        if num_graphs is not None
-        else (int(batch.max()) + 1 if batch.numel() else 0)
-    )
-    valid = torch.ones_like(batch, dtype=torch.bool) if self_loop is None else ~self_loop
-    ref, g = sq.detach()[valid], batch[valid]
-    if g.numel() > 1 and not bool((g[1:] >= g[:-1]).all()):
-        g, order = torch.sort(g, stable=True)
-        ref = ref[order]
-    # One torch.median (quickselect) per graph on its contiguous slice: a loop over graphs, not
-    # edges, and faster than a padded (B, max E) nanmedian or a segment sort.
-    counts = torch.bincount(g, minlength=B)[:B].tolist()
-    med = [r.median() if r.numel() else r.new_zeros(()) for r in ref.split(counts)]
-    bw = (2 * torch.stack(med))[batch] if med else sq.new_zeros(sq.shape)
-    tiny = torch.finfo(dist.dtype).tiny
-    return torch.where(bw > tiny, torch.exp(-sq / bw.clamp_min(tiny)), torch.ones_like(sq))
-
-
-# ----------------------------------------------------------------------------- plan, diagnostics
-@dataclass
-class GraphDiagnostics(Mapping):
-    """Per-batch diagnostics of a build (``builder.last_stats``), readable as a mapping.
-
-    ``dict(diag)``, ``diag["num_nodes"]`` and ``diag.num_nodes`` all work; every value is a
-    Python number except ``split_source`` (a str); ``student_*`` are None after :meth:`build`.
-    """
-
-    num_images: int = 0
-    num_rois: int = 0
-    num_fg: int = 0  #: RoIs matched to a GT instance
-    num_bg_rois: int = 0
-    num_bg_kept: int = 0  #: mined background RoIs that became nodes
-    num_nodes: int = 0
-    num_text_nodes: int = 0
-    num_nontext_nodes: int = 0
-    num_bg_nodes: int = 0
-    num_edges: int = 0
-    merges_step_a: int = 0  #: RoIs absorbed by same-instance pooling
-    merges_step_b: int = 0  #: adaptive (agglomerative) text merges
-    split_source: str = "gt"  #: "gt", "covariance", "gt_fallback" or "none"
-    #: fraction of fg RoIs where the covariance rule agrees with GT (NaN: statistics not ready)
-    split_agreement: float = math.nan
-    teacher_stats_samples: float = 0.0
-    teacher_stats_ready: bool = False
-    student_stats_samples: float | None = None
-    student_stats_ready: bool | None = None
-
-    def __getitem__(self, key: str):
-        if key not in self._keys():
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys())
-
-    def __len__(self) -> int:
-        return len(self._keys())
-
-    @classmethod
-    def _keys(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
-
-
-@dataclass
-class GraphPlan:
-    """The nodes and edges of a batch, computed once and shared by every model pooled with it.
-
-    B images, N = sum N_i RoIs, n = sum n_i nodes, E edges. Edge indices are *within* each image
-    (as in each image's ``Data``); ``edge_batch`` says which image.
-    """
-
-    num_rois: list[int]  #: N_i per image
-    num_nodes: list[int]  #: n_i per image
-    num_edges: list[int]  #: E_i per image
-    cluster: Tensor  #: (N,) long RoI -> node within its image, -1 = not a node
-    node_type: Tensor  #: (n,) long NodeType
-    cluster_size: Tensor  #: (n,) long RoIs pooled into each node
-    batch: Tensor  #: (n,) long image of each node
-    edge_index: Tensor  #: (2, E) long, node indices within each image
-    edge_batch: Tensor  #: (E,) long image of each edge
-    edge_type: Tensor  #: (E,) long EdgeType
-    self_loop: Tensor  #: (E,) bool
-    diagnostics: GraphDiagnostics
-
-    @property
-    def num_images(self) -> int:
-        return len(self.num_rois)
-
-    def batch_cluster(self) -> Tensor:
-        """(N,) long RoI -> node index in the whole batch (images' nodes offset), -1 kept."""
-        counts = torch.tensor(self.num_nodes, device=self.cluster.device)
-        offset = torch.repeat_interleave(
-            torch.cumsum(counts, 0) - counts, torch.tensor(self.num_rois, device=counts.device)
-        )
-        return torch.where(self.cluster >= 0, self.cluster + offset, -1)
-
-
+# ----------------------------------------------------------------------------- helpers
 def _pool_mean_parts(parts: Sequence[Tensor], cluster: Tensor, num_nodes: int) -> Tensor:
     """:func:`pool_by_cluster` (mean) of ``torch.cat(parts)`` without concatenating the parts.
 
@@ -236,6 +85,32 @@ def _text_lookup(text_classes: Sequence[int] | Tensor, num_classes: int | None) 
     lut = torch.zeros(size, dtype=torch.bool)
     lut[idx] = True
     return lut
+
+
+def _plan_diagnostics(
+    merges: Sequence[MergeResult], is_bg: Tensor, kept_bg: int, node_type: Tensor, num_edges: int
+) -> GraphDiagnostics:
+    """The counts of a plan (split source and agreement are the caller's to set).
+
+    Args:
+        merges: one :class:`MergeResult` per image; is_bg: (N,) bool background RoIs;
+        kept_bg: mined background RoIs kept; node_type: (n,) long NodeType of the batch's nodes;
+        num_edges: E.
+    """
+    return GraphDiagnostics(
+        num_images=len(merges),
+        num_rois=int(is_bg.numel()),
+        num_fg=int((~is_bg).sum()),
+        num_bg_rois=int(is_bg.sum()),
+        num_bg_kept=kept_bg,
+        num_nodes=int(node_type.numel()),
+        num_text_nodes=int((node_type == NodeType.TEXT).sum()),
+        num_nontext_nodes=int((node_type == NodeType.NONTEXT).sum()),
+        num_bg_nodes=int((node_type == NodeType.BG).sum()),
+        num_edges=num_edges,
+        merges_step_a=sum(m.merges_step_a for m in merges),
+        merges_step_b=sum(m.merges_step_b for m in merges),
+    )
 
 
 # ----------------------------------------------------------------------------- the builder
@@ -458,6 +333,46 @@ class GraphBuilder(nn.Module):
             bg_prob: per image (N_i,) background probability for mining, or None.
         """
         counts = [int(g.shape[0]) for g in gt_instance]
+        is_text, split_source, agreement = self._split(w, is_bg, is_text)
+        node_type = torch.full_like(is_bg, int(NodeType.NONTEXT), dtype=torch.long)
+        node_type[is_text] = int(NodeType.TEXT)
+        node_type[is_bg] = int(NodeType.BG)
+        merges, kept_bg = self._cluster(w, is_bg, node_type, gt_instance, bg_prob, counts)
+        device = w.device
+        nodes = [m.num_nodes for m in merges]
+        ntype = torch.cat([m.node_type for m in merges])
+        size = torch.cat([m.cluster_size for m in merges])
+        n_per = torch.tensor(nodes, dtype=torch.long, device=device)
+        batch = torch.repeat_interleave(torch.arange(len(merges), device=device), n_per)
+        ei, eb, etype, loop = plan_edges(n_per, ntype, size, batch, self.cfg.self_loops_on_merged)
+        diag = _plan_diagnostics(merges, is_bg, kept_bg, ntype, int(ei.shape[1]))
+        diag.split_source, diag.split_agreement = split_source, agreement
+        return GraphPlan(
+            num_rois=counts,
+            num_nodes=nodes,
+            num_edges=torch.bincount(eb, minlength=len(merges)).tolist(),
+            cluster=torch.cat([m.cluster for m in merges]),
+            node_type=ntype,
+            cluster_size=size,
+            batch=batch,
+            edge_index=ei,
+            edge_batch=eb,
+            edge_type=etype,
+            self_loop=loop,
+            diagnostics=diag,
+        )
+
+    def _split(self, w: Tensor, is_bg: Tensor, is_text: Tensor) -> tuple[Tensor, str, float]:
+        """The text / non-text split of the RoIs by ``cfg.split_mode``.
+
+        Args:
+            w: (N, D) whitened planning descriptors; is_bg, is_text: (N,) bool roles by GT.
+
+        Returns:
+            is_text (N,) bool as used for the nodes, the split source ("gt", "covariance",
+            "gt_fallback" or "none") and the covariance rule's agreement with GT on fg RoIs
+            (NaN while the planning statistics are not ready).
+        """
         stats = self.teacher_stats
         t_ready = stats.is_ready
         split_source = self.cfg.split_mode
@@ -473,11 +388,26 @@ class GraphBuilder(nn.Module):
                 is_text = fg & pred
         if split_source == "none":
             is_text = torch.zeros_like(is_text)
-        node_type = torch.full_like(is_bg, int(NodeType.NONTEXT), dtype=torch.long)
-        node_type[is_text] = int(NodeType.TEXT)
-        node_type[is_bg] = int(NodeType.BG)
+        return is_text, split_source, agreement
 
-        # Per image: mining (a per-image top-k) and clustering (agglomeration within a page).
+    def _cluster(
+        self,
+        w: Tensor,
+        is_bg: Tensor,
+        node_type: Tensor,
+        gt_instance: list[Tensor],
+        bg_prob: list[Tensor] | None,
+        counts: list[int],
+    ) -> tuple[list[MergeResult], int]:
+        """Hard-background mining and text merging, image by image (both work within a page).
+
+        Args:
+            w: (N, D) whitened planning descriptors; is_bg: (N,) bool; node_type: (N,) long
+                NodeType per RoI; gt_instance, bg_prob: per image (N_i,); counts: N_i.
+
+        Returns:
+            One :class:`MergeResult` per image and the number of mined bg RoIs kept.
+        """
         merges, kept_bg = [], 0
         for i, sl in enumerate(zip(w.split(counts), is_bg.split(counts), node_type.split(counts))):
             w_i, bg_i, type_i = sl
@@ -501,59 +431,7 @@ class GraphBuilder(nn.Module):
                     merge_text_only=self.cfg.merge_text_only,
                 )
             )
-        device = w.device
-        nodes = [m.num_nodes for m in merges]
-        ntype = torch.cat([m.node_type for m in merges])
-        size = torch.cat([m.cluster_size for m in merges])
-        n_per = torch.tensor(nodes, dtype=torch.long, device=device)
-        batch = torch.repeat_interleave(torch.arange(len(merges), device=device), n_per)
-
-        # Edges of all images at once: complete graphs, then self loops on merged text nodes
-        # (after each image's other edges), types from the node types.
-        ei, eb = _complete_edges(n_per)
-        loop = torch.zeros(ei.shape[1], dtype=torch.bool, device=device)
-        if self.cfg.self_loops_on_merged:
-            on = ((size > 1) & (ntype == NodeType.TEXT)).nonzero().flatten()
-            local = on - (torch.cumsum(n_per, 0) - n_per)[batch[on]]
-            ei = torch.cat([ei, torch.stack([local, local])], dim=1)
-            eb = torch.cat([eb, batch[on]])
-            loop = torch.cat([loop, torch.ones_like(on, dtype=torch.bool)])
-            eb, order = torch.sort(eb, stable=True)
-            ei, loop = ei[:, order], loop[order]
-        node_ptr = torch.cumsum(n_per, 0) - n_per
-        etype = edge_types(ntype, ei + node_ptr[eb])
-        num_edges = torch.bincount(eb, minlength=len(merges)).tolist()
-
-        diag = GraphDiagnostics(
-            num_images=len(merges),
-            num_rois=sum(counts),
-            num_fg=int(fg.sum()),
-            num_bg_rois=int(is_bg.sum()),
-            num_bg_kept=kept_bg,
-            num_nodes=int(ntype.numel()),
-            num_text_nodes=int((ntype == NodeType.TEXT).sum()),
-            num_nontext_nodes=int((ntype == NodeType.NONTEXT).sum()),
-            num_bg_nodes=int((ntype == NodeType.BG).sum()),
-            num_edges=int(ei.shape[1]),
-            merges_step_a=sum(m.merges_step_a for m in merges),
-            merges_step_b=sum(m.merges_step_b for m in merges),
-            split_source=split_source,
-            split_agreement=agreement,
-        )
-        return GraphPlan(
-            num_rois=counts,
-            num_nodes=nodes,
-            num_edges=num_edges,
-            cluster=torch.cat([m.cluster for m in merges]),
-            node_type=ntype,
-            cluster_size=size,
-            batch=batch,
-            edge_index=ei,
-            edge_batch=eb,
-            edge_type=etype,
-            self_loop=loop,
-            diagnostics=diag,
-        )
+        return merges, kept_bg
 
     def pool(
         self,
@@ -572,21 +450,34 @@ class GraphBuilder(nn.Module):
                 (cosine edges on the pooled features).
             boxes: per image (N_i, 4).
         """
-        B = plan.num_images
         cluster = plan.batch_cluster()
         n = int(plan.node_type.numel())
         dtype = features[0].dtype
         x = _pool_mean_parts([f.flatten(1) for f in features], cluster, n)
         zn = pool_by_cluster(z, cluster, n)
         box = union_boxes(torch.cat(list(boxes)).to(dtype), cluster, n)
+        dist, sim = self._edge_values(plan, x, w, cluster)
+        return plan.to_batch(x, zn, box, dist, sim)
+
+    def _edge_values(
+        self, plan: GraphPlan, x: Tensor, w: Tensor | None, cluster: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Distance and similarity of every planned edge, all images in one batched computation.
+
+        Args:
+            plan: the batch's plan (E edges, n nodes); x: (n, F) pooled node features.
+            w: (N, D) whitened RoI descriptors (Mahalanobis edges) or None (cosine edges).
+            cluster: (N,) long RoI -> node of the batch (:meth:`GraphPlan.batch_cluster`).
+
+        Returns:
+            (E,) distances (0 on self loops) and (E,) similarities in (0, 1] (1 on self loops).
+        """
+        B = plan.num_images
         if self.cfg.edge_metric == "mahalanobis":
-            wn = pool_by_cluster(w, cluster, n)
+            wn = pool_by_cluster(w, cluster, int(plan.node_type.numel()))
             dense, _ = batched_pairwise_mahalanobis(wn, plan.batch, None, B)
-        else:  # cosine of the flattened node features (DSIG), one (n_i, n_i) product per image
-            nmax = max(plan.num_nodes)
-            dense = x.new_zeros(B, nmax, nmax)
-            for b, xn in enumerate(F.normalize(x, dim=1, eps=1e-12).split(plan.num_nodes)):
-                dense[b, : xn.shape[0], : xn.shape[0]] = xn @ xn.T
+        else:  # cosine of the flattened node features (DSIG)
+            dense = dense_cosine(x, plan.num_nodes)
         vals = dense[plan.edge_batch, plan.edge_index[0], plan.edge_index[1]]
         if self.cfg.edge_metric == "cosine":
             sim, dist = vals, (1 - vals).clamp_min(0)
@@ -595,30 +486,7 @@ class GraphBuilder(nn.Module):
             sim = similarity_from_distance(dist, plan.self_loop, plan.edge_batch, B)
         dist = torch.where(plan.self_loop, torch.zeros_like(dist), dist)
         sim = torch.where(plan.self_loop, torch.ones_like(sim), sim)
-
-        nodes, rois, edges = plan.num_nodes, plan.num_rois, plan.num_edges
-        per_node = [t.split(nodes) for t in (x, zn, box, plan.node_type, plan.cluster_size)]
-        per_edge = [t.split(edges, dim=-1) for t in (plan.edge_index, dist, sim, plan.edge_type)]
-        data = [
-            Data(
-                x=xi,
-                z=zi,
-                box=bi,
-                node_type=ti,
-                cluster=ci,
-                cluster_size=si,
-                edge_index=ei,
-                edge_dist=di,
-                edge_sim=mi,
-                edge_type=yi,
-                num_nodes=ni,
-                num_rois=ri,
-            )
-            for (xi, zi, bi, ti, si), ci, (ei, di, mi, yi), ni, ri in zip(
-                zip(*per_node), plan.cluster.split(rois), zip(*per_edge), nodes, rois
-            )
-        ]
-        return Batch.from_data_list(data)
+        return dist, sim
 
     # ------------------------------------------------------------------ helpers
     def _default_instances(self, gt_classes: Tensor) -> Tensor:

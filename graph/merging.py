@@ -153,6 +153,38 @@ def merge_text_nodes(
     Returns:
         :class:`MergeResult` with the cluster vector and pooled node tensors.
     """
+    _check_merge_inputs(z, node_type, gt_instance, keep, ratio)
+    z = z.detach()
+    keep = torch.ones_like(node_type, dtype=torch.bool) if keep is None else keep.bool()
+    cluster = _instance_clusters(node_type, gt_instance, keep, merge_instances)
+    kept = cluster >= 0
+    num_kept = int(kept.sum())
+    if num_kept == 0:
+        return MergeResult(cluster, 0, node_type.new_zeros(0), cluster.new_zeros(0), z[:0], 0, 0)
+    n_a = int(cluster.max()) + 1
+    type_a = pool_by_cluster(node_type, cluster, n_a, reduce="min")  # members share one type
+    size_a = pool_by_cluster(torch.ones_like(cluster), cluster, n_a, reduce="sum")
+    text_nodes = (type_a == NodeType.TEXT).nonzero().flatten()
+    merges_b = _num_step_b_merges(type_a, text_nodes, ratio, min_text_nodes, merge_text_only)
+    if merges_b > 0:
+        cluster[kept] = _agglomerate_text_nodes(z, stats, cluster, size_a, text_nodes, merges_b)
+    n = int(cluster[kept].max()) + 1
+    return MergeResult(
+        cluster=cluster,
+        num_nodes=n,
+        node_type=pool_by_cluster(node_type, cluster, n, reduce="min"),
+        cluster_size=pool_by_cluster(torch.ones_like(cluster), cluster, n, reduce="sum"),
+        z=pool_by_cluster(z, cluster, n),
+        merges_step_a=num_kept - n_a,
+        merges_step_b=merges_b,
+    )
+
+
+def _check_merge_inputs(
+    z: Tensor, node_type: Tensor, gt_instance: Tensor, keep: Tensor | None, ratio: float | None
+) -> None:
+    """ValueError unless z is (N, D), node_type / gt_instance / keep (N,), ratio >= 0 or None
+    and z is finite."""
     N = node_type.shape[0]
     if (
         z.shape[:1] != (N,)
@@ -167,13 +199,24 @@ def merge_text_nodes(
     if ratio is not None and ratio < 0:
         raise ValueError(f"merge ratio must be >= 0 or None, got {ratio}")
     check_tensor_finite(z, "merge_text_nodes(z)")
-    device = node_type.device
-    z = z.detach()
-    keep = torch.ones(N, dtype=torch.bool, device=device) if keep is None else keep.bool()
-    idx = torch.arange(N, device=device)
-    is_text = keep & (node_type == NodeType.TEXT)
 
-    # Step A: representative = smallest RoI index of the same GT instance among kept text RoIs.
+
+def _instance_clusters(
+    node_type: Tensor, gt_instance: Tensor, keep: Tensor, merge_instances: bool
+) -> Tensor:
+    """Step A: the node of every RoI when kept text RoIs of one GT instance are pooled.
+
+    Args:
+        node_type: (N,) long NodeType; gt_instance: (N,) long (-1 background); keep: (N,) bool.
+        merge_instances: pool kept text RoIs of one GT instance (else one node per kept RoI).
+
+    Returns:
+        (N,) long node in [0, n_a), -1 for RoIs that are not kept; nodes are ordered by their
+        smallest RoI index.
+    """
+    idx = torch.arange(node_type.shape[0], device=node_type.device)
+    is_text = keep & (node_type == NodeType.TEXT)
+    # Representative = smallest RoI index of the same GT instance among kept text RoIs.
     rep = torch.where(keep, idx, -1)
     in_inst = is_text & (gt_instance >= 0) if merge_instances else torch.zeros_like(is_text)
     if bool(in_inst.any()):
@@ -181,39 +224,56 @@ def merge_text_nodes(
         first = scatter(idx[in_inst], inst, dim=0, dim_size=int(inst.max()) + 1, reduce="min")
         rep[in_inst] = first[inst]
     kept = rep >= 0
-    num_kept = int(kept.sum())
-    cluster = torch.full((N,), -1, dtype=torch.long, device=device)
-    if num_kept == 0:
-        return MergeResult(cluster, 0, node_type.new_zeros(0), idx.new_zeros(0), z[:0], 0, 0)
-    cluster_a, _ = consecutive_cluster(rep[kept])
-    n_a = int(cluster_a.max()) + 1
-    cluster[kept] = cluster_a
-    type_a = pool_by_cluster(node_type, cluster, n_a, reduce="min")  # members share one type
-    size_a = pool_by_cluster(torch.ones_like(idx), cluster, n_a, reduce="sum")
+    cluster = torch.full_like(idx, -1)
+    if bool(kept.any()):
+        cluster[kept] = consecutive_cluster(rep[kept])[0]
+    return cluster
 
-    # Step B: agglomerate step-A text nodes in the teacher's whitened space.
-    merges_b = 0
-    text_nodes = (type_a == NodeType.TEXT).nonzero().flatten()
+
+def _num_step_b_merges(
+    type_a: Tensor,
+    text_nodes: Tensor,
+    ratio: float | None,
+    min_text_nodes: int,
+    merge_text_only: bool,
+) -> int:
+    """Step B's number of merges: text nodes beyond max(min_text_nodes, floor(ratio * non-text)).
+
+    Args:
+        type_a: (n_a,) long NodeType of the step-A nodes; text_nodes: (T,) long its text nodes.
+        ratio, min_text_nodes, merge_text_only: as in :func:`merge_text_nodes`.
+    """
     n_nontext = int((type_a == NodeType.NONTEXT).sum())
-    if ratio is not None and (merge_text_only or n_nontext > 0):
-        target = max(int(min_text_nodes), int(ratio * n_nontext + 1e-9))
-        # At least one text node stays, whatever the target (0 would need one merge less).
-        merges_b = max(0, min(text_nodes.numel() - 1, text_nodes.numel() - target))
-    if merges_b > 0:
-        w_a = pool_by_cluster(whiten(z.to(torch.float64), stats), cluster, n_a)
-        root = agglomerate(w_a[text_nodes], size_a[text_nodes], merges_b)
-        label = torch.arange(n_a, device=device)
-        label[text_nodes] = text_nodes[root]
-        # text_nodes is ascending and roots keep the lower index -> order by smallest RoI kept.
-        cluster_b, _ = consecutive_cluster(label[cluster_a])
-        cluster[kept] = cluster_b
-    n = int(cluster[kept].max()) + 1
-    return MergeResult(
-        cluster=cluster,
-        num_nodes=n,
-        node_type=pool_by_cluster(node_type, cluster, n, reduce="min"),
-        cluster_size=pool_by_cluster(torch.ones_like(idx), cluster, n, reduce="sum"),
-        z=pool_by_cluster(z, cluster, n),
-        merges_step_a=num_kept - n_a,
-        merges_step_b=merges_b,
-    )
+    if ratio is None or not (merge_text_only or n_nontext > 0):
+        return 0
+    target = max(int(min_text_nodes), int(ratio * n_nontext + 1e-9))
+    # At least one text node stays, whatever the target (0 would need one merge less).
+    return max(0, min(text_nodes.numel() - 1, text_nodes.numel() - target))
+
+
+def _agglomerate_text_nodes(
+    z: Tensor,
+    stats: GaussianStats | Tensor | None,
+    cluster: Tensor,
+    size_a: Tensor,
+    text_nodes: Tensor,
+    num_merges: int,
+) -> Tensor:
+    """Step B: agglomerate step-A text nodes in the teacher's whitened space.
+
+    Args:
+        z: (N, D) RoI descriptors; stats: as in :func:`merge_text_nodes`.
+        cluster: (N,) long RoI -> step-A node or -1 (K RoIs kept).
+        size_a: (n_a,) long RoIs per step-A node; text_nodes: (T,) long ascending text nodes.
+        num_merges: merges to perform (< T).
+
+    Returns:
+        (K,) long final node of each kept RoI, nodes ordered by their smallest RoI.
+    """
+    n_a = size_a.shape[0]
+    w_a = pool_by_cluster(whiten(z.to(torch.float64), stats), cluster, n_a)
+    root = agglomerate(w_a[text_nodes], size_a[text_nodes], num_merges)
+    label = torch.arange(n_a, device=cluster.device)
+    label[text_nodes] = text_nodes[root]
+    # text_nodes is ascending and roots keep the lower index -> order by smallest RoI kept.
+    return consecutive_cluster(label[cluster[cluster >= 0]])[0]

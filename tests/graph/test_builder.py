@@ -19,7 +19,7 @@ from graph import (
     pairwise_mahalanobis,
     similarity_from_distance,
 )
-from graph.builder import _complete_edges
+from graph.edges import complete_edges
 
 C = 16
 
@@ -373,7 +373,7 @@ def test_build_plugs_vector_features_and_warms_up_statistics():
 
 def test_batched_edge_helpers_match_per_graph_ones():
     sizes = [0, 1, 4, 3]
-    ei, eb = _complete_edges(torch.tensor(sizes))
+    ei, eb = complete_edges(torch.tensor(sizes))
     assert torch.equal(eb, torch.repeat_interleave(torch.arange(4), torch.tensor([0, 0, 12, 6])))
     assert torch.equal(ei[:, eb == 2], (~torch.eye(4, dtype=torch.bool)).nonzero().t())
     assert torch.equal(complete_edge_index(3), ei[:, eb == 3])
