@@ -1,7 +1,8 @@
 """detectron2 configs for document-layout Faster R-CNN + FPN teachers and students.
 
 ``get_detector_cfg("R50", 5)`` starts from detectron2's packaged ``Base-RCNN-FPN.yaml`` and sets
-the backbone, normalisation, image size, RoI sampling and document-shaped anchors. Every model uses
+the backbone, normalisation, image size, RoI sampling and document-shaped anchors; its options are
+the fields of :class:`DetectorSpec`. Every model uses
 the same RoI pooler (RoIAlignV2, 7x7, p2-p5) and StandardROIHeads, so a teacher and a student can
 pool the same boxes. Weights only ever come from local files.
 """
@@ -20,6 +21,7 @@ from .backbones import add_torchvision_backbone_config
 
 __all__ = [
     "BACKBONES",
+    "DetectorSpec",
     "NORMS",
     "INFERENCE_KEYS",
     "InferenceSettings",
@@ -27,6 +29,7 @@ __all__ = [
     "apply_inference_settings",
     "inference_settings",
     "default_anchor_sizes",
+    "detector_cfg_from_spec",
     "get_detector_cfg",
     "load_detector_cfg",
     "parse_backbone",
@@ -188,29 +191,11 @@ def _check_local(path: str | None, what: str) -> str:
     return str(path)
 
 
-def get_detector_cfg(
-    backbone: str,
-    num_classes: int,
-    *,
-    norm: str = "GN",
-    min_size: int | Sequence[int] = 512,
-    max_size: int | None = None,
-    image_size: int | None = None,
-    rois_per_image: int = 128,
-    fpn_channels: int = 256,
-    anchor_sizes: Sequence[int] | None = None,
-    aspect_ratios: Sequence[float] = DOC_ASPECT_RATIOS,
-    weights: str | None = None,
-    trunk_weights: str | None = None,
-    freeze_at: int | None = None,
-    box_head_convs: int = 0,
-    device: str = "cpu",
-    test: InferenceSettings | Mapping[str, Any] | None = None,
-    overrides: Mapping[str, Any] | Sequence[Any] | None = None,
-) -> CfgNode:
-    """Faster R-CNN + FPN config for a document-layout detector.
+@dataclass(frozen=True)
+class DetectorSpec:
+    """What :func:`get_detector_cfg` builds: a document-layout Faster R-CNN + FPN (validated).
 
-    Args:
+    Attributes:
         backbone: "R18", "R34", "R50", "R101", "R152" (detectron2 ResNets; "R<depth>" for any
             depth detectron2 builds), "MNV2" (MobileNetV2) or "EB0" (EfficientNet-B0).
         num_classes: number of foreground classes K (box predictor outputs K + 1 scores).
@@ -240,97 +225,178 @@ def get_detector_cfg(
         overrides: extra ``{"KEY.PATH": value}`` (or detectron2's flat ``[key, value, ...]``
             list) merged last.
 
+    Raises:
+        ValueError: on construction, naming the unsupported value.
+    """
+
+    backbone: str
+    num_classes: int
+    norm: str = "GN"
+    min_size: int | Sequence[int] = 512
+    max_size: int | None = None
+    image_size: int | None = None
+    rois_per_image: int = 128
+    fpn_channels: int = 256
+    anchor_sizes: Sequence[int] | None = None
+    aspect_ratios: Sequence[float] = DOC_ASPECT_RATIOS
+    weights: str | None = None
+    trunk_weights: str | None = None
+    freeze_at: int | None = None
+    box_head_convs: int = 0
+    device: str = "cpu"
+    test: InferenceSettings | Mapping[str, Any] | None = None
+    overrides: Mapping[str, Any] | Sequence[Any] | None = None
+
+    def __post_init__(self) -> None:
+        kind, _ = parse_backbone(self.backbone)
+        if self.norm not in NORMS:
+            raise ValueError(f"norm={self.norm!r} is not supported; choose from {list(NORMS)}.")
+        if int(self.num_classes) < 1:
+            raise ValueError(f"num_classes must be >= 1, got {self.num_classes}.")
+        if int(self.fpn_channels) < 1:
+            raise ValueError(f"fpn_channels must be >= 1, got {self.fpn_channels}.")
+        if self.norm == "GN" and int(self.fpn_channels) % 32:
+            # detectron2's "GN" is GroupNorm(32, C) in the FPN.
+            raise ValueError(
+                f"fpn_channels={self.fpn_channels} must be a multiple of 32 with norm='GN'."
+            )
+        if self.rois_per_image < 1:
+            raise ValueError(f"rois_per_image must be >= 1, got {self.rois_per_image}.")
+        _check_local(self.weights, "weights")
+        if _check_local(self.trunk_weights, "trunk_weights") and kind == "resnet":
+            raise ValueError(
+                "trunk_weights is for the torchvision trunks (MNV2, EB0); pass ImageNet ResNet "
+                "weights (.pkl) as weights= instead."
+            )
+        if len(self.resolved_anchor_sizes) != 5:
+            raise ValueError(
+                f"anchor_sizes needs one size per level p2-p6 (5), got {self.anchor_sizes}."
+            )
+
+    @property
+    def train_sizes(self) -> tuple[int, ...]:
+        """Short sides of training images (``image_size`` wins over ``min_size``)."""
+        size = self.min_size if self.image_size is None else self.image_size
+        return (size,) if isinstance(size, int) else tuple(int(s) for s in size)
+
+    @property
+    def resolved_max_size(self) -> int:
+        if self.max_size is None:
+            return round(max(self.train_sizes) * 1333 / 800)
+        return int(self.max_size)
+
+    @property
+    def resolved_anchor_sizes(self) -> Sequence[int]:
+        if self.anchor_sizes is None:
+            return default_anchor_sizes(min(self.train_sizes))
+        return self.anchor_sizes
+
+    @property
+    def neck_norm(self) -> str:
+        """Norm of the FPN and the box head: none with "FrozenBN" (detectron2's zoo)."""
+        return "" if self.norm == "FrozenBN" else self.norm
+
+
+def get_detector_cfg(backbone: str, num_classes: int, **options: Any) -> CfgNode:
+    """Faster R-CNN + FPN config for a document-layout detector.
+
+    Args:
+        backbone: "R18", ..., "R152", "MNV2" or "EB0" (:class:`DetectorSpec`).
+        num_classes: number of foreground classes K.
+        **options: the other :class:`DetectorSpec` fields by keyword (``norm``, ``min_size``,
+            ``max_size``, ``image_size``, ``rois_per_image``, ``fpn_channels``,
+            ``anchor_sizes``, ``aspect_ratios``, ``weights``, ``trunk_weights``, ``freeze_at``,
+            ``box_head_convs``, ``device``, ``test``, ``overrides``).
+
     Returns:
         A detectron2 CfgNode (with :func:`add_detector_config` keys).
-    """
-    kind, depth = parse_backbone(backbone)
-    if norm not in NORMS:
-        raise ValueError(f"norm={norm!r} is not supported; choose from {list(NORMS)}.")
-    if int(num_classes) < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
-    if int(fpn_channels) < 1:
-        raise ValueError(f"fpn_channels must be >= 1, got {fpn_channels}.")
-    if norm == "GN" and int(fpn_channels) % 32:
-        # detectron2's "GN" is GroupNorm(32, C) in the FPN.
-        raise ValueError(f"fpn_channels={fpn_channels} must be a multiple of 32 with norm='GN'.")
-    if rois_per_image < 1:
-        raise ValueError(f"rois_per_image must be >= 1, got {rois_per_image}.")
-    weights = _check_local(weights, "weights")
-    trunk_weights = _check_local(trunk_weights, "trunk_weights")
-    if trunk_weights and kind == "resnet":
-        raise ValueError(
-            "trunk_weights is for the torchvision trunks (MNV2, EB0); pass ImageNet ResNet "
-            "weights (.pkl) as weights= instead."
-        )
-    if image_size is not None:
-        min_size = image_size
-    sizes = (min_size,) if isinstance(min_size, int) else tuple(int(s) for s in min_size)
-    if max_size is None:
-        max_size = round(max(sizes) * 1333 / 800)
-    if anchor_sizes is None:
-        anchor_sizes = default_anchor_sizes(min(sizes))
-    if len(anchor_sizes) != 5:
-        raise ValueError(f"anchor_sizes needs one size per level p2-p6 (5), got {anchor_sizes}.")
-    if freeze_at is None:
-        freeze_at = 2 if norm == "FrozenBN" else 0
-    neck_norm = "" if norm == "FrozenBN" else norm
 
+    Raises:
+        ValueError: an unsupported value; TypeError: an unknown option.
+    """
+    return detector_cfg_from_spec(DetectorSpec(backbone, num_classes, **options))
+
+
+def detector_cfg_from_spec(spec: DetectorSpec) -> CfgNode:
+    """The detectron2 config of ``spec``: detectron2's ``Base-RCNN-FPN.yaml``, then one
+    section at a time, the test-time settings and the overrides last."""
     cfg = add_detector_config(get_cfg())
     cfg.merge_from_file(str(_BASE_CONFIG))
-    cfg.MODEL.DEVICE = device
-    cfg.MODEL.WEIGHTS = weights
+    _set_model(cfg, spec)
+    _set_backbone(cfg, spec)
+    cfg.MODEL.ANCHOR_GENERATOR.SIZES = [[int(s)] for s in spec.resolved_anchor_sizes]
+    cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS = [[float(r) for r in spec.aspect_ratios]]
+    _set_roi_heads(cfg, spec)
+    _set_input_sizes(cfg, spec)
+    apply_inference_settings(cfg, InferenceSettings())
+    if spec.test:
+        apply_inference_settings(cfg, spec.test)
+    if spec.overrides:
+        if isinstance(spec.overrides, Mapping):
+            flat: list[Any] = [x for kv in spec.overrides.items() for x in kv]
+        else:
+            flat = list(spec.overrides)
+        cfg.merge_from_list(flat)
+    return cfg
+
+
+def _set_model(cfg: CfgNode, spec: DetectorSpec) -> None:
+    """Device, weights, frozen stages and pixel normalisation (``MODEL.*``, ``INPUT.FORMAT``)."""
+    kind, _ = parse_backbone(spec.backbone)
+    freeze_at = spec.freeze_at
+    if freeze_at is None:
+        freeze_at = 2 if spec.norm == "FrozenBN" else 0
+    cfg.MODEL.DEVICE = spec.device
+    cfg.MODEL.WEIGHTS = _check_local(spec.weights, "weights")
     cfg.MODEL.MASK_ON = False
-    cfg.MODEL.BACKBONE.ARCH = backbone.strip().upper()
+    cfg.MODEL.BACKBONE.ARCH = spec.backbone.strip().upper()
     cfg.MODEL.BACKBONE.FREEZE_AT = int(freeze_at)
     cfg.INPUT.FORMAT = "BGR"
     cfg.MODEL.PIXEL_MEAN = list(_PIXEL_MEAN_BGR)
     # MSRA ResNet weights were trained on [0, 255] pixels (std 1); everything else uses std.
-    use_caffe_std = kind == "resnet" and norm == "FrozenBN"
+    use_caffe_std = kind == "resnet" and spec.norm == "FrozenBN"
     cfg.MODEL.PIXEL_STD = [1.0, 1.0, 1.0] if use_caffe_std else list(_PIXEL_STD_BGR)
 
+
+def _set_backbone(cfg: CfgNode, spec: DetectorSpec) -> None:
+    """The trunk (detectron2 ResNet or torchvision trunk) and the FPN on it."""
+    kind, depth = parse_backbone(spec.backbone)
     if kind == "resnet":
         cfg.MODEL.BACKBONE.NAME = "build_resnet_fpn_backbone"
         cfg.MODEL.RESNETS.DEPTH = depth
-        cfg.MODEL.RESNETS.NORM = norm
+        cfg.MODEL.RESNETS.NORM = spec.norm
         cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64 if depth in (18, 34) else 256
         # Caffe2-style stride in the 1x1 conv matches MSRA weights; torchvision style otherwise.
-        cfg.MODEL.RESNETS.STRIDE_IN_1X1 = norm == "FrozenBN"
+        cfg.MODEL.RESNETS.STRIDE_IN_1X1 = spec.norm == "FrozenBN"
     else:
         cfg.MODEL.BACKBONE.NAME = _TV_BUILDERS[kind]
-        cfg.MODEL.TV_BACKBONE.NORM = norm
-        cfg.MODEL.TV_BACKBONE.WEIGHTS = trunk_weights
-    cfg.MODEL.FPN.NORM = neck_norm
-    cfg.MODEL.FPN.OUT_CHANNELS = int(fpn_channels)
+        cfg.MODEL.TV_BACKBONE.NORM = spec.norm
+        cfg.MODEL.TV_BACKBONE.WEIGHTS = _check_local(spec.trunk_weights, "trunk_weights")
+    cfg.MODEL.FPN.NORM = spec.neck_norm
+    cfg.MODEL.FPN.OUT_CHANNELS = int(spec.fpn_channels)
 
-    cfg.MODEL.ANCHOR_GENERATOR.SIZES = [[int(s)] for s in anchor_sizes]
-    cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS = [[float(r) for r in aspect_ratios]]
 
+def _set_roi_heads(cfg: CfgNode, spec: DetectorSpec) -> None:
+    """StandardROIHeads with the shared pooler (RoIAlignV2, 7x7, p2-p5) and the box head."""
     cfg.MODEL.ROI_HEADS.NAME = "StandardROIHeads"
-    cfg.MODEL.ROI_HEADS.NUM_CLASSES = int(num_classes)
-    cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = int(rois_per_image)
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = int(spec.num_classes)
+    cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = int(spec.rois_per_image)
     cfg.MODEL.ROI_HEADS.IN_FEATURES = ["p2", "p3", "p4", "p5"]
     cfg.MODEL.ROI_BOX_HEAD.NAME = "FastRCNNConvFCHead"
     cfg.MODEL.ROI_BOX_HEAD.POOLER_TYPE = "ROIAlignV2"
     cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 7
     cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO = 0
-    cfg.MODEL.ROI_BOX_HEAD.NUM_CONV = int(box_head_convs)
+    cfg.MODEL.ROI_BOX_HEAD.NUM_CONV = int(spec.box_head_convs)
     cfg.MODEL.ROI_BOX_HEAD.NUM_FC = 2
-    cfg.MODEL.ROI_BOX_HEAD.NORM = neck_norm
+    cfg.MODEL.ROI_BOX_HEAD.NORM = spec.neck_norm
 
+
+def _set_input_sizes(cfg: CfgNode, spec: DetectorSpec) -> None:
+    """Train / test image sizes; no flips."""
+    sizes = spec.train_sizes
     cfg.INPUT.MIN_SIZE_TRAIN = sizes
     cfg.INPUT.MIN_SIZE_TEST = max(sizes)
-    cfg.INPUT.MAX_SIZE_TRAIN = int(max_size)
-    cfg.INPUT.MAX_SIZE_TEST = int(max_size)
+    cfg.INPUT.MAX_SIZE_TRAIN = spec.resolved_max_size
+    cfg.INPUT.MAX_SIZE_TEST = spec.resolved_max_size
     # Mirrored pages are not documents (mirrored glyphs, reversed reading order).
     cfg.INPUT.RANDOM_FLIP = "none"
-    apply_inference_settings(cfg, InferenceSettings())
-    if test:
-        apply_inference_settings(cfg, test)
-
-    if overrides:
-        if isinstance(overrides, Mapping):
-            flat: list[Any] = [x for kv in overrides.items() for x in kv]
-        else:
-            flat = list(overrides)
-        cfg.merge_from_list(flat)
-    return cfg
