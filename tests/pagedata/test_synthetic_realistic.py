@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from pagedata.synthetic import ensure_synthetic, generate_synthetic, render_page
-from pagedata.synthetic_realistic import corpus, equation_bank
+from pagedata.synthetic.realistic.equations import equation_bank
+from pagedata.synthetic.realistic.text import corpus
 
 SIZE = 256
 
@@ -119,8 +120,7 @@ def test_styles_live_in_their_own_folders(tmp_path):
 def test_teacher_folder_is_keyed_by_style():
     from hydra import compose, initialize_config_dir
 
-    from graphkd.apps.cli import CONFIG_DIR
-    from graphkd.apps.cli import register_configs
+    from graphkd.apps.cli import CONFIG_DIR, register_configs
 
     register_configs()
 
@@ -138,7 +138,8 @@ def test_word_boxes_are_pdf_text_boxes(family):
     """A word's box spans its font's em box, as PDFMiner reports DocBank's tokens: the same rows
     with or without ascenders and descenders, one font size high, the descenders' foot at its
     bottom (on DocBank's pages: 0.15 em above the ascenders, 0.19 em below a baseline)."""
-    from pagedata.synthetic_realistic import FAMILIES, RealPage, _font
+    from pagedata.synthetic.realistic import RealPage
+    from pagedata.synthetic.realistic.glyphs import FAMILIES, load_font
 
     page = RealPage(np.random.default_rng(0), 320)
     size = 40
@@ -149,7 +150,7 @@ def test_word_boxes_are_pdf_text_boxes(family):
         top, bottom = rows.pop()
         assert bottom - top == size
         assert boxes["held"][1] < boxes["one"][3] - size * 0.5  # the ink is inside the box
-        baseline = 50 + 1 + _font(font, size).getmetrics()[0]  # _mask draws at (1, 1)
+        baseline = 50 + 1 + load_font(font, size).getmetrics()[0]  # word_mask draws at (1, 1)
         assert 0.1 * size <= bottom - baseline <= 0.3 * size
 
 
@@ -183,7 +184,8 @@ def test_display_formula_joins_a_close_paragraph():
     """A display formula and the paragraph next to it are one text block when they are as close
     as the DocBank converter joins blocks (leading + block_gap body sizes), two when further."""
     from pagedata.docbank import GroupingParams
-    from pagedata.synthetic_realistic import TEXT, TITLE, RealPage
+    from pagedata.synthetic.common import TEXT, TITLE
+    from pagedata.synthetic.realistic import RealPage
 
     page = RealPage(np.random.default_rng(0), 320)
     limit = page.lh - page.size + GroupingParams.block_gap * page.size
@@ -201,7 +203,7 @@ def test_display_formula_joins_a_close_paragraph():
 def test_consecutive_paragraphs_are_indented():
     """With first-line indentation a paragraph straight below another always starts indented
     (without it nothing on the page would show where one ends and the next begins)."""
-    from pagedata.synthetic_realistic import RealPage
+    from pagedata.synthetic.realistic import RealPage
 
     page = RealPage(np.random.default_rng(0), 320)
     page.indent_paras = True
@@ -215,7 +217,8 @@ def test_layout_spaces_titles_and_joins_displays(monkeypatch):
     sizes from the paragraph's box to the title's line; the title's em box starts a little
     lower) on `tight_titles` pages and 1.3-3.2 sizes below it otherwise, and it offers every
     display formula next to a paragraph to `join_display`. Version 3 left 0.8-2 sizes always."""
-    from pagedata.synthetic_realistic import TEXT, TITLE, RealPage, layout
+    from pagedata.synthetic.common import TEXT, TITLE
+    from pagedata.synthetic.realistic import RealPage, layout
 
     calls = []
     join = RealPage.join_display
