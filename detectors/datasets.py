@@ -264,10 +264,31 @@ def load_coco_dataset(
     """
     json_file, image_root = Path(json_file), Path(image_root)
     _check_paths(json_file, image_root, spec)
+    dicts, json_cats = _read_coco_json(json_file, image_root)
+    if classes is None:
+        classes = [json_cats[i] for i in sorted(json_cats)]
+    id_map = _category_map(json_file, json_cats, classes)
+    _remap_and_clip(json_file, dicts, json_cats, id_map, classes)
+    if bad_images not in BAD_IMAGES:
+        raise ValueError(f"bad_images={bad_images!r}: use one of {BAD_IMAGES}")
+    if bad_images == "skip":  # the loaders can't skip: every image is checked here, once
+        dicts = _skip_bad_images(json_file, dicts, dataset_name)
+    elif check_images != "none":
+        n = len(dicts) if check_images == "all" else int(check_images)
+        validate_images(dicts, max_images=n)
+    return dicts, list(classes), id_map
+
+
+def _read_coco_json(json_file: Path, image_root: Path) -> tuple[list[dict], dict[int, str]]:
+    """detectron2's ``load_coco_json`` under a throw-away name, with errors that name the file.
+
+    Returns:
+        (dataset dicts with load_coco_json's contiguous ``category_id``, json category id -> name).
+    """
     probe = f"__graphkd_probe__{json_file}"
     try:
         dicts = load_coco_json(str(json_file), str(image_root), dataset_name=probe)
-        json_cats = _json_categories(json_file, probe)
+        return dicts, _json_categories(json_file, probe)
     except KeyError as e:  # load_coco_json: annotation category id not among the json's categories
         m = re.search(r"category_id=(\S+)", str(e))
         cid = m.group(1) if m else "?"
@@ -281,8 +302,11 @@ def load_coco_dataset(
         if probe in MetadataCatalog.list():
             MetadataCatalog.remove(probe)
 
-    if classes is None:
-        classes = [json_cats[i] for i in sorted(json_cats)]
+
+def _category_map(
+    json_file: Path, json_cats: dict[int, str], classes: Sequence[str]
+) -> dict[int, int]:
+    """Json category id -> index in ``classes`` (names matched by :func:`_norm`)."""
     by_name = {_norm(n): i for i, n in json_cats.items()}
     missing = [c for c in classes if _norm(c) not in by_name]
     if missing:
@@ -290,11 +314,25 @@ def load_coco_dataset(
             f"{json_file}: classes {missing} are not among the json's categories "
             f"{[json_cats[i] for i in sorted(json_cats)]}."
         )
-    id_map = {by_name[_norm(c)]: k for k, c in enumerate(classes)}  # dataset id -> contiguous
-    json_contig = {ds_id: i for i, ds_id in enumerate(sorted(json_cats))}  # load_coco_json's map
-    to_ours = {json_contig[ds_id]: k for ds_id, k in id_map.items()}
-    inv = {v: k for k, v in json_contig.items()}
+    return {by_name[_norm(c)]: k for k, c in enumerate(classes)}
 
+
+def _remap_and_clip(
+    json_file: Path,
+    dicts: list[dict],
+    json_cats: dict[int, str],
+    id_map: dict[int, int],
+    classes: Sequence[str],
+) -> None:
+    """In place: ``category_id`` -> index in ``classes``, boxes clipped to their image (one
+    warning with the count) and boxes without area inside it dropped (warned).
+
+    Raises:
+        ValueError: an annotation whose category is not among ``classes``.
+    """
+    ds_ids = sorted(json_cats)  # load_coco_json's contiguous id -> dataset id
+    json_contig = {ds_id: i for i, ds_id in enumerate(ds_ids)}
+    to_ours = {json_contig[ds_id]: k for ds_id, k in id_map.items()}
     clipped = dropped = 0
     for rec in dicts:
         w, h = rec["width"], rec["height"]
@@ -304,8 +342,8 @@ def load_coco_dataset(
             if c not in to_ours:
                 raise ValueError(
                     f"{json_file}: image {rec['image_id']} has an annotation with category id "
-                    f"{inv[c]} ({json_cats[inv[c]]!r}), which is not among the declared classes "
-                    f"{list(classes)}."
+                    f"{ds_ids[c]} ({json_cats[ds_ids[c]]!r}), which is not among the declared "
+                    f"classes {list(classes)}."
                 )
             obj["category_id"] = to_ours[c]
             x, y, bw, bh = (float(v) for v in obj["bbox"])
@@ -323,25 +361,24 @@ def load_coco_dataset(
         logger.warning("%s: clipped %d boxes that extend outside their image", json_file, clipped)
     if dropped:
         logger.warning("%s: dropped %d boxes with no area inside their image", json_file, dropped)
-    if bad_images not in BAD_IMAGES:
-        raise ValueError(f"bad_images={bad_images!r}: use one of {BAD_IMAGES}")
-    if bad_images == "skip":  # the loaders can't skip: every image is checked here, once
-        bad = validate_images(dicts, max_images=None, bad_images="skip")
-        if bad:
-            names = [b["file_name"] for b in bad]
-            logger.warning(
-                "%s: skipping %d of %d images that are missing, do not decode or differ in size "
-                "from the json (dataset.bad_images=skip): %s%s",
-                json_file, len(bad), len(dicts), names[:10], " ..." if len(names) > 10 else "",
-            )  # fmt: skip
-            ids = {id(b) for b in bad}
-            dicts = [d for d in dicts if id(d) not in ids]
-        if dataset_name is not None:
-            MetadataCatalog.get(dataset_name).skipped_image_ids = [b["image_id"] for b in bad]
-    elif check_images != "none":
-        n = len(dicts) if check_images == "all" else int(check_images)
-        validate_images(dicts, max_images=n)
-    return dicts, list(classes), id_map
+
+
+def _skip_bad_images(json_file: Path, dicts: list[dict], dataset_name: str | None) -> list[dict]:
+    """``dicts`` without the images that are missing, do not decode or differ in size (one
+    warning naming them); their ids go to ``dataset_name``'s ``skipped_image_ids``."""
+    bad = validate_images(dicts, max_images=None, bad_images="skip")
+    if bad:
+        names = [b["file_name"] for b in bad]
+        logger.warning(
+            "%s: skipping %d of %d images that are missing, do not decode or differ in size "
+            "from the json (dataset.bad_images=skip): %s%s",
+            json_file, len(bad), len(dicts), names[:10], " ..." if len(names) > 10 else "",
+        )  # fmt: skip
+        ids = {id(b) for b in bad}
+        dicts = [d for d in dicts if id(d) not in ids]
+    if dataset_name is not None:
+        MetadataCatalog.get(dataset_name).skipped_image_ids = [b["image_id"] for b in bad]
+    return dicts
 
 
 def _size_mismatch(file_name: str, json_wh: tuple[int, int], file_wh: tuple[int, int]) -> str:
