@@ -18,7 +18,7 @@ from detectron2.structures import Instances
 from detectron2.utils.events import EventStorage, get_event_storage
 from torch import Tensor
 
-__all__ = ["RoIFeatures", "extract_roi_features"]
+__all__ = ["RoIFeatures", "extract_roi_features", "pool_boxes"]
 
 
 @dataclass
@@ -218,3 +218,22 @@ def extract_roi_features(
         image_sizes=list(images.image_sizes),
         num_classes=num_classes,
     )
+
+
+def pool_boxes(model: GeneralizedRCNN, batched_inputs: list[dict], boxes: list) -> Tensor:
+    """RoI features of given boxes (e.g. a page's ground-truth regions) from ``model``'s FPN,
+    pooled by its own ``box_pooler`` (the settings of :func:`extract_roi_features`).
+
+    Args:
+        model: detectron2 Faster R-CNN (FPN, StandardROIHeads); run as it is (no mode change,
+            gradients as the caller's context says).
+        batched_inputs: dicts with "image" (3, H, W) in the model's ``INPUT.FORMAT``.
+        boxes: per image, detectron2 ``Boxes`` (N_i, 4) XYXY in the input image's coordinates.
+
+    Returns:
+        (sum N_i, C, 7, 7), the images' boxes in order.
+    """
+    heads = model.roi_heads
+    fpn = model.backbone(model.preprocess_image(batched_inputs).tensor)
+    features = [fpn[f] for f in heads.box_in_features]
+    return heads.box_pooler(features, [b.to(model.device) for b in boxes])

@@ -1,10 +1,7 @@
 #!/usr/bin/env python
-"""See `graphkd.apps.export` (installed as ``graphkd-export``): TorchScript / ONNX export, checked.
+"""See `graphkd.apps.export`. Example: python scripts/export.py checkpoint=RUN_DIR [formats=torchscript,onnx]"""
 
-Usage: python scripts/export.py checkpoint=RUN_DIR [out=DIR] [formats=torchscript,onnx] ...
-"""
-
-from graphkd.apps.export import cli, default_pages, main  # noqa: F401  (the callable API, for tests)
+from graphkd.apps.export import main
 
 if __name__ == "__main__":
-    cli()
+    main()

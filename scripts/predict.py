@@ -1,10 +1,7 @@
 #!/usr/bin/env python
-"""See `graphkd.apps.predict` (installed as ``graphkd-predict``): detect on page images and PDFs.
+"""See `graphkd.apps.predict`. Example: python scripts/predict.py checkpoint=RUN_DIR input=DIR_OR_FILES out=DIR"""
 
-Usage: python scripts/predict.py checkpoint=RUN_DIR input=DIR_OR_FILES out=DIR [score_thresh=0.5] [dpi=150]
-"""
-
-from graphkd.apps.predict import cli, main  # noqa: F401  (main: the callable API, e.g. for tests)
+from graphkd.apps.predict import main
 
 if __name__ == "__main__":
-    cli()
+    main()

@@ -1,17 +1,13 @@
-"""scripts/bench_latency.py at a toy size: every variant is timed and the pair speed-ups are
+"""graphkd.apps.bench.latency (scripts/bench_latency.py) at a toy size: every variant is timed and the pair speed-ups are
 derived from them."""
 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-
-import bench_latency  # noqa: E402
+from graphkd.apps.bench import latency as bench_latency
 
 TOY = ["trainer.min_size=128", "trainer.max_size=128", "trainer.fpn_channels=32"]
 

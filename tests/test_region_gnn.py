@@ -1,20 +1,15 @@
-"""scripts/region_gnn.py end to end on a few tiny synthetic pages (random R18-FPN backbone)."""
+"""graphkd.apps.tools.region_gnn (scripts/region_gnn.py) end to end on a few tiny synthetic pages
+(random R18-FPN backbone)."""
 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from pagedata.synthetic import generate_synthetic  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-
-import region_gnn  # noqa: E402
+from graphkd.apps.tools import region_gnn
+from pagedata.synthetic import generate_synthetic
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""scripts/predict.py and scripts/visualize_graph.py end to end on tiny random detectors, and
-graph_for_page's coordinates."""
+"""The tools behind scripts/: one thin script per package function, Hydra's command line through
+graphkd.apps.tool, and predict / visualize_graph end to end on tiny random detectors (with
+graph_for_page's coordinates)."""
 
 from __future__ import annotations
 
@@ -21,18 +22,16 @@ from PIL import Image
 from detectors.build import build_detector
 from detectors.config import get_detector_cfg
 from detectors.datasets import get_spec
-from pagedata.synthetic import generate_synthetic
 from graph import GraphBuilder
+from graphkd.apps import predict
 from graphkd.apps.artifacts import graph_config, load_model, resolve_model
-from graphkd.core.data import DataSplits
 from graphkd.apps.page_graphs import graph_for_page, page_input
 from graphkd.apps.run import save_student
+from graphkd.apps.tools import visualize_graph
+from graphkd.core.data import DataSplits
+from pagedata.synthetic import generate_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-
-import predict  # noqa: E402
-import visualize_graph  # noqa: E402
 
 CLASSES = get_spec("synthetic").classes
 K = len(CLASSES)
@@ -177,16 +176,6 @@ def test_visualize_graph_takes_graph_config_fields(tiny, tmp_path, capsys):
         visualize_graph.main([*args, "bg_topk=many"])
 
 
-def test_graph_overrides_are_typed_by_graph_config():
-    from graphkd.apps.artifacts import graph_overrides
-
-    assert graph_overrides(["merge=false", "bg_topk=8", "shrinkage=0.5"]) == {
-        "merge": False, "bg_topk": 8, "shrinkage": 0.5}  # fmt: skip
-    assert graph_overrides(["bg_topk=null"]) == {"bg_topk": None}
-    with pytest.raises(ValueError, match="graph options"):
-        graph_overrides(["nope=1"])
-
-
 def test_graph_config_of_a_past_run_comes_from_its_saved_config(tiny, tmp_path):
     """A run's config_resolved.yaml (not today's presets) rebuilds the builder it trained with."""
     from omegaconf import OmegaConf
@@ -221,3 +210,56 @@ def test_page_input_checks_images_as_the_training_loader(tiny, tmp_path):
         page_input({**dd, "file_name": str(cut)}, 128, 128)
     with pytest.raises(ValueError, match=r"Image size mismatch for .*\.jpg"):  # json != file
         page_input({**dd, "height": dd["height"] + 7}, 128, 128)
+
+
+def test_every_script_is_a_thin_entry_point():
+    """Each scripts/*.py imports one package function and calls it: no logic, no argparse."""
+    scripts = sorted((REPO / "scripts").glob("*.py"))
+    assert len(scripts) > 10
+    for path in scripts:
+        text = path.read_text()
+        imports = [line for line in text.splitlines() if line.startswith(("from ", "import "))]
+        assert len(imports) == 1 and imports[0].startswith("from "), path.name
+        entry = imports[0].rsplit(" import ", 1)[1]
+        assert f"    {entry}()" in text, path.name
+        assert len(text.splitlines()) <= 12 and "argparse" not in text, path.name
+
+
+def test_tool_command_line_conventions(tmp_path):
+    """Unknown keys and bad values fail before the tool runs, list options take a,b, a missing
+    mandatory key is named, and a tool extending the training config forwards the training
+    overrides (not its own keys) in cfg.overrides."""
+    from graphkd.apps.compare import CompareOptions  # noqa: F401  (registers "compare")
+    from graphkd.apps.tool import compose_tool
+
+    cfg = compose_tool("compare", ["methods=none,graphkd", "seeds=3", "trainer.max_iter=5",
+                                   "dataset=docbank"])  # fmt: skip
+    assert list(cfg.methods) == ["none", "graphkd"] and list(cfg.seeds) == [3]
+    assert cfg.trainer.max_iter == 5 and cfg.dataset.name == "docbank"
+    assert list(cfg.overrides) == ["trainer.max_iter=5", "dataset=docbank"]
+    with pytest.raises(SystemExit, match="methdos"):
+        compose_tool("compare", ["methdos=none"])
+    with pytest.raises(SystemExit, match="seeds"):
+        compose_tool("compare", ["seeds=a,b"])
+    with pytest.raises(SystemExit, match="missing checkpoint"):
+        predict.main([f"input={tmp_path}", f"out={tmp_path}"])
+
+
+def test_tool_help_and_nothing_written_to_cwd(tmp_path):
+    """``--help`` prints the tool's usage and options; a tool run leaves no Hydra folder or log."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    script = REPO / "scripts" / "bench_graph.py"
+    r = subprocess.run([sys.executable, str(script), "-h"], capture_output=True, text=True,
+                       cwd=tmp_path, env=env, timeout=120)  # fmt: skip
+    assert r.returncode == 0 and "sizes=64,128,256,512" in r.stdout and "naive_repeats: 1" in r.stdout
+    r = subprocess.run([sys.executable, str(script), "sizes=8,16", "channels=8", "repeats=1",
+                        "batch=1"], capture_output=True, text=True, cwd=tmp_path, env=env,
+                       timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert [x["rois_per_image"] for x in report["results"]] == [8, 16]
+    assert all(x["agree"] for x in report["results"])
+    assert not any(tmp_path.iterdir()), "nothing written to the working directory"
+    r = subprocess.run([sys.executable, str(script), "--sizes", "64"], capture_output=True,
+                       text=True, cwd=tmp_path, env=env, timeout=120)  # fmt: skip
+    assert r.returncode != 0 and "--sizes" in r.stderr

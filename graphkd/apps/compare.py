@@ -1,10 +1,15 @@
 """Methods x seeds on one teacher: mean +- std, per-seed paired differences, gap closed.
 
-``python scripts/compare.py methods=none,dsig,graphkd seeds=0,1,2`` trains (or reuses) one
-student per method and seed with the demo's jobs, against the one teacher file of this config,
-and writes ``<outputs>/compare/COMPARE.md`` + ``compare.json``. Differences are paired per seed:
-for a given seed every method shares the student's initialisation, the data order and the
-teacher, so ``AP_kd(seed) - AP_baseline(seed)`` removes most of the seed-to-seed spread.
+    python scripts/compare.py methods=none,dsig,graphkd seeds=0,1,2 [outputs=outputs]
+        [baseline=none] [any training override, e.g. dataset=docbank trainer.max_iter=100]
+
+Trains the teacher when missing, then one student per (method, seed) with the demo's jobs
+(finished ones are reused, killed ones resume; the runs are shared with ``make demo``), against
+the one teacher file of this config, and writes ``<outputs>/compare/COMPARE.md`` +
+``compare.json``: AP per seed, mean +- std, per-seed differences to the baseline, seeds won, and
+the teacher-student gap closed. Differences are paired per seed: for a given seed every method
+shares the student's initialisation, the data order and the teacher, so
+``AP_kd(seed) - AP_baseline(seed)`` removes most of the seed-to-seed spread.
 """
 
 from __future__ import annotations
@@ -13,11 +18,16 @@ import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from graphkd.apps.report import gap_closed, mean_std, metrics_table
+from omegaconf import DictConfig
 
-__all__ = ["paired_summary", "summary_markdown", "run_compare"]
+from graphkd.apps.report import gap_closed, mean_std, metrics_table
+from graphkd.apps.tool import register_tool, run_tool
+from graphkd.core.config import Config
+
+__all__ = ["CompareOptions", "main", "paired_summary", "summary_markdown", "run_compare"]
 
 logger = logging.getLogger("graphkd")
 
@@ -159,3 +169,35 @@ def run_compare(
     path.write_text("\n".join(text))
     logger.info("compare: wrote %s", path)
     return path
+
+
+@dataclass
+class CompareOptions(Config):
+    """The training config (``configs/config.yaml``) plus the comparison's own keys."""
+
+    methods: list[str] = field(default_factory=lambda: ["none", "dsig", "graphkd"])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    baseline: str = "none"
+
+
+register_tool("compare", CompareOptions, __doc__)
+
+
+def _compare(cfg: DictConfig) -> Path:
+    from graphkd.apps.demo import training_overrides
+
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s")
+    path = run_compare(
+        methods=[m for m in cfg.methods if m],
+        seeds=[int(s) for s in cfg.seeds],
+        outputs=cfg.outputs,
+        overrides=training_overrides(cfg),
+        baseline=cfg.baseline,
+    )
+    print(path.read_text())
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    """``scripts/compare.py``: the command line (``argv`` None) or a list of overrides."""
+    return run_tool("compare", _compare, argv)

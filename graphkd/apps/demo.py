@@ -1,5 +1,15 @@
 """``make demo``: teacher, baseline and distilled students on synthetic pages, and the report.
 
+    python scripts/demo.py [seeds=1] [outputs=outputs] [real_pages=DIR_OR_COCO_JSON [real_images=DIR]]
+        [any training override, e.g. trainer.max_iter=100]
+
+Generates the synthetic pages, trains the R50-FPN teacher, the R18-FPN baseline (kd=none) and
+the distilled students (kd=graphkd, kd=dsig) for each seed, evaluates them and writes
+<outputs>/demo/REPORT.md with its figures. real_pages: annotated real pages (a COCO json, or a
+folder with COCO/all.json + images/ as scripts/docbank_to_coco.py writes it); the teacher and the
+seed-0 students are also scored on them (classes matched by name) and REPORT.md gains a "Real
+pages" table. The options are :class:`DemoOptions`: the training config plus the demo's own keys.
+
 Every job goes through the same workers as the CLIs (``teacher_worker`` / ``distill_worker``)
 with configs composed from ``configs/``. Finished jobs (those with the ``job_done.json`` marker
 their worker writes last) are reused and killed ones resume, so a second ``make demo`` only
@@ -11,7 +21,8 @@ from __future__ import annotations
 import logging
 import os
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,15 +32,16 @@ from detectron2.engine import DefaultPredictor
 from omegaconf import DictConfig
 
 from detectors.config import load_detector_cfg
-
 from graphkd.apps.artifacts import load_graph_builder, resolve_model
-from graphkd.core.data import DataSplits
 from graphkd.apps.jobs import ensure_student, ensure_teacher
-from graphkd.core.models import teacher_dir
 from graphkd.apps.page_graphs import graph_for_page, page_input
+from graphkd.apps.tool import register_tool, run_tool
 from graphkd.apps.visualize import draw_detections, draw_graph_pair, side_by_side
+from graphkd.core.config import Config
+from graphkd.core.data import DataSplits
+from graphkd.core.models import teacher_dir
 
-__all__ = ["METHODS", "run_demo"]
+__all__ = ["METHODS", "DemoOptions", "main", "run_demo"]
 
 logger = logging.getLogger("graphkd")
 
@@ -160,3 +172,39 @@ def run_demo(
         report.write_text(report.read_text().rstrip("\n") + "\n\n" + table)
     logger.info("demo: wrote %s", report)
     return report
+
+
+@dataclass
+class DemoOptions(Config):
+    """The training config (``configs/config.yaml``) plus the demo's own keys."""
+
+    seeds: int = 1
+    real_pages: str | None = None
+    real_images: str | None = None
+
+
+register_tool("demo", DemoOptions, __doc__)
+
+
+def training_overrides(cfg: DictConfig) -> list[str]:
+    """The command-line overrides a demo or comparison forwards to its jobs (``outputs=`` is
+    passed on by :func:`run_demo` / ``run_compare`` themselves)."""
+    return [o for o in cfg.overrides if o.lstrip("+").partition("=")[0] != "outputs"]
+
+
+def _demo(cfg: DictConfig) -> Path:
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s] %(message)s")
+    report = run_demo(
+        seeds=cfg.seeds,
+        outputs=cfg.outputs,
+        overrides=training_overrides(cfg),
+        real_pages=cfg.real_pages,
+        real_images=cfg.real_images,
+    )
+    print(report)
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    """``scripts/demo.py``: the command line (``argv`` None) or a list of overrides."""
+    return run_tool("demo", _demo, argv)

@@ -11,36 +11,46 @@ and per_class (class -> AP) as JSON (NaN -> null) when out= is given.
 from __future__ import annotations
 
 import json
-import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from omegaconf import MISSING
+
 from detectors.evaluation import evaluate_coco, format_table, to_jsonable
-from graphkd.apps.kvargs import parse_kv
+from graphkd.apps.tool import register_tool, run_tool
 
-__all__ = ["cli", "main"]
+__all__ = ["EvaluateOptions", "evaluate", "main"]
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Evaluate as the usage above says; returns the metrics."""
-    a = parse_kv(sys.argv[1:] if argv is None else argv, {"gt": str, "predictions": str, "out": str},
-                 ("gt", "predictions"), __doc__)  # fmt: skip
-    metrics = evaluate_coco(a["gt"], a["predictions"])
+@dataclass
+class EvaluateOptions:
+    """``graphkd-evaluate``'s options (see the module docstring)."""
+
+    gt: str = MISSING
+    predictions: str = MISSING
+    out: str | None = None
+
+
+register_tool("evaluate", EvaluateOptions, __doc__)
+
+
+def evaluate(opts: EvaluateOptions) -> dict:
+    """Evaluate as the module docstring says; returns the metrics."""
+    metrics = evaluate_coco(opts.gt, opts.predictions)
     print(format_table(metrics))
     if metrics["num_dropped"]:
         print(
             f"dropped {metrics['num_dropped']} predictions with a category or image unknown to the GT"
         )
-    if "out" in a:
-        out = Path(a["out"])
+    if opts.out:
+        out = Path(opts.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(to_jsonable(metrics), indent=2))
         print(f"wrote {out}")
     return metrics
 
 
-def cli() -> None:
-    """Console entry point: errors in the inputs end with ``error: ...``, not a traceback."""
-    try:
-        main()
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from None
+def main(argv: Sequence[str] | None = None) -> dict:
+    """``graphkd-evaluate``: the command line (``argv`` None) or a list of ``key=value``."""
+    return run_tool("evaluate", evaluate, argv)

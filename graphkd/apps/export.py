@@ -27,29 +27,36 @@ Exits with an error when an export does not match the eager model within the tol
 from __future__ import annotations
 
 import json
-import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from omegaconf import MISSING
 
 from detectors.export import EXPORT_FORMATS, export_model, quantize_box_head
-from graphkd.apps.kvargs import parse_kv
-from pagedata.synthetic import render_page
-
 from graphkd.apps.artifacts import load_model, resolve_model
 from graphkd.apps.package import STUDENT_CONFIG, package_run
+from graphkd.apps.tool import register_tool, run_tool
 from graphkd.apps.visualize import load_image
+from pagedata.synthetic import render_page
 
-__all__ = ["cli", "default_pages", "main"]
+__all__ = ["ExportOptions", "default_pages", "export", "main"]
 
-SPEC = {
-    "checkpoint": str,
-    "out": str,
-    "formats": str,
-    "pages": str,
-    "quantize": bool,
-    "package": bool,
-}
+
+@dataclass
+class ExportOptions:
+    """``graphkd-export``'s options (see the module docstring)."""
+
+    checkpoint: str = MISSING
+    out: str | None = None  # None: the checkpoint's directory
+    formats: list[str] = field(default_factory=lambda: list(EXPORT_FORMATS))
+    pages: list[str] = field(default_factory=list)  # empty: default_pages
+    quantize: bool = False
+    package: bool = True
+
+
+register_tool("export", ExportOptions, __doc__)
 
 
 def default_pages(min_size: int) -> list[np.ndarray]:
@@ -61,25 +68,24 @@ def default_pages(min_size: int) -> list[np.ndarray]:
     return [portrait.copy(), other.copy()]
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Export as the usage above says; returns export.json's content."""
-    a = parse_kv(sys.argv[1:] if argv is None else argv, SPEC, ("checkpoint",), __doc__)
-    formats = [f.strip() for f in a.get("formats", ",".join(EXPORT_FORMATS)).split(",") if f]
-    files = resolve_model(a["checkpoint"])
-    if a.get("quantize") and "onnx" in formats:
+def export(opts: ExportOptions) -> dict:
+    """Export as the module docstring says; returns export.json's content."""
+    formats = [f.strip() for f in opts.formats if f.strip()]
+    files = resolve_model(opts.checkpoint)
+    if opts.quantize and "onnx" in formats:
         raise ValueError("quantize=true exports TorchScript only: pass formats=torchscript.")
-    if a.get("package", True) and (files.run_dir / STUDENT_CONFIG) == files.config:
+    if opts.package and (files.run_dir / STUDENT_CONFIG) == files.config:
         print(f"package: {package_run(files.run_dir)}")
-        files = resolve_model(a["checkpoint"])  # the rewritten config
+        files = resolve_model(opts.checkpoint)  # the rewritten config
     model = load_model(files).cpu()
-    if a.get("quantize"):
+    if opts.quantize:
         quantize_box_head(model)
     cfg = files.cfg
-    if "pages" in a:
-        pages = [load_image(p, cfg.INPUT.FORMAT) for p in a["pages"].split(",") if p]
+    if opts.pages:
+        pages = [load_image(p, cfg.INPUT.FORMAT) for p in opts.pages]
     else:
         pages = default_pages(int(cfg.INPUT.MIN_SIZE_TEST))
-    out = Path(a.get("out", files.run_dir))
+    out = Path(opts.out or files.run_dir)
     info = export_model(
         model,
         cfg,
@@ -87,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
         out,
         formats,
         classes=files.classes,
-        extra_info={"source": str(files.weights), "quantized_box_head": bool(a.get("quantize"))},
+        extra_info={"source": str(files.weights), "quantized_box_head": bool(opts.quantize)},
     )
     print(json.dumps({"out": str(out), "files": info["files"], "checks": info["checks"]}, indent=1))
     bad = [f for f, checks in info["checks"].items() if not all(c["match"] for c in checks)]
@@ -99,9 +105,6 @@ def main(argv: list[str] | None = None) -> dict:
     return info
 
 
-def cli() -> None:
-    """Console entry point: bad input ends with ``error: ...``, not a traceback."""
-    try:
-        main()
-    except (FileNotFoundError, ValueError, ImportError) as e:
-        raise SystemExit(f"error: {e}") from None
+def main(argv: Sequence[str] | None = None) -> dict:
+    """``graphkd-export``: the command line (``argv`` None) or a list of ``key=value``."""
+    return run_tool("export", export, argv)

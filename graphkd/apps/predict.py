@@ -1,7 +1,7 @@
 """Detect layout regions in page images and PDFs with a trained (student or teacher) detector.
 
     graphkd-predict checkpoint=RUN_DIR input=DIR_OR_FILES out=DIR [score_thresh=0.5] [dpi=150]
-    (in a checkout: python scripts/predict.py ...)
+    (in a checkout: python scripts/predict.py ...; options: :class:`PredictOptions`)
 
 checkpoint: a student run dir (student_config.yaml + model_student.pth + label_map.json), a
     teacher dir (config.yaml + model_final.pth), a config .yaml, or a .pth next to its config.
@@ -22,31 +22,31 @@ Runs detectron2's DefaultPredictor on CPU (or CUDA when the config asks and one 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from detectron2.engine import DefaultPredictor
+from omegaconf import MISSING
 from PIL import Image
 from tqdm import tqdm
 
 from detectors.build import load_checkpoint
-from graphkd.apps.kvargs import parse_kv
-
 from graphkd.apps.artifacts import ModelFiles, resolve_model
+from graphkd.apps.tool import register_tool, run_tool
 from graphkd.apps.visualize import draw_detections, load_image
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "Page",
+    "PredictOptions",
     "build_predictor",
-    "cli",
     "iter_pages",
     "list_inputs",
     "main",
     "pdf_page_count",
+    "predict",
     "render_pdf",
     "to_coco",
 ]
@@ -54,11 +54,24 @@ __all__ = [
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 PDF_SUFFIX = ".pdf"
 DEFAULT_DPI = 150.0
-SPEC = {"checkpoint": str, "input": str, "out": str, "score_thresh": float, "dpi": float}
 PDF_EXTRA_HINT = (
     "install GraphKD's optional `pdf` extra: pip install 'graphkd[pdf]' (in a checkout: "
     "pip install -e '.[pdf]'; `make setup` installs it), or render the pages to PNG first"
 )
+
+
+@dataclass
+class PredictOptions:
+    """``graphkd-predict``'s options (see the module docstring)."""
+
+    checkpoint: str = MISSING
+    input: list[str] = MISSING  # folders and files: input=a.pdf,b.png
+    out: str = MISSING
+    score_thresh: float = 0.5
+    dpi: float = DEFAULT_DPI
+
+
+register_tool("predict", PredictOptions, __doc__)
 
 
 @dataclass
@@ -214,21 +227,19 @@ def _unique_png(out: Path, stem: str, used: set[str]) -> Path:
     return out / f"{name}.png"
 
 
-def main(argv: list[str] | None = None) -> Path:
-    """Predict as the usage above says; returns the path of predictions.json."""
-    a = parse_kv(sys.argv[1:] if argv is None else argv, SPEC, ("checkpoint", "input", "out"),
-                 __doc__)  # fmt: skip
-    dpi = a.get("dpi", DEFAULT_DPI)
+def predict(opts: PredictOptions) -> Path:
+    """Detect on ``opts.input`` and write ``opts.out``; returns the path of predictions.json."""
+    dpi = opts.dpi
     if not dpi > 0:
         raise ValueError(f"dpi={dpi} must be > 0")
-    files = resolve_model(a["checkpoint"])
-    paths = list_inputs(a["input"])
+    files = resolve_model(opts.checkpoint)
+    paths = list_inputs(",".join(opts.input))
     # Count (and so open) every PDF before building the model: a missing renderer or a broken
     # file fails at once.
     num_pages = sum(pdf_page_count(p) if _is_pdf(p) else 1 for p in paths)
-    out = Path(a["out"])
+    out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
-    thresh = a.get("score_thresh", 0.5)
+    thresh = opts.score_thresh
     predictor = build_predictor(files, thresh)
     results, used = [], set()
     pages = iter_pages(paths, dpi)
@@ -245,9 +256,6 @@ def main(argv: list[str] | None = None) -> Path:
     return pred_path
 
 
-def cli() -> None:
-    """Console entry point: bad input ends with ``error: ...``, not a traceback."""
-    try:
-        main()
-    except (FileNotFoundError, ValueError, ImportError) as e:
-        raise SystemExit(f"error: {e}") from None
+def main(argv: Sequence[str] | None = None) -> Path:
+    """``graphkd-predict``: the command line (``argv`` None) or a list of ``key=value``."""
+    return run_tool("predict", predict, argv)

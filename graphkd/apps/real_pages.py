@@ -1,6 +1,7 @@
 """COCO AP of trained detectors on an annotated page set of the user's (e.g. converted DocBank).
 
-The library side of ``scripts/eval_pages.py`` and of the demo's ``real_pages=`` option: predict
+Behind ``scripts/eval_pages.py`` (:func:`main`, usage in :data:`EVAL_PAGES_USAGE`) and the demo's
+``real_pages=`` option: predict
 every image a ground-truth json lists (the predictor resizes each page to the model's test size,
 as in training; score threshold 0.05), give each detection the ground truth's id of its class
 *name* (so a model trained on synthetic pages, whose contiguous ids start at 0, scores against a
@@ -13,9 +14,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["evaluate_pages", "real_pages_table", "resolve_pages"]
+from omegaconf import MISSING
+
+from graphkd.apps.tool import register_tool, run_tool
+
+__all__ = ["EvalPagesOptions", "eval_pages", "evaluate_pages", "main", "real_pages_table",
+           "resolve_pages"]  # fmt: skip
 
 # Where a folder keeps its ground truth, first match wins: the DocBank converter's layout
 # (COCO/all.json + images/), then a json at the top of the folder.
@@ -85,7 +92,6 @@ def evaluate_pages(
     from tqdm import tqdm
 
     from detectors.evaluation import evaluate_coco, to_jsonable
-
     from graphkd.apps.artifacts import resolve_model
     from graphkd.apps.predict import build_predictor, to_coco
     from graphkd.apps.visualize import load_image
@@ -173,3 +179,49 @@ def real_pages_table(
             "",
         ]
     )
+
+
+EVAL_PAGES_USAGE = """COCO AP of a trained detector on an annotated page set (e.g. the converted DocBank pages).
+
+    python scripts/eval_pages.py checkpoint=RUN_DIR gt=GT.json images=DIR out=DIR [threads=0]
+    python scripts/eval_pages.py checkpoint=RUN_DIR gt=FOLDER out=DIR   # FOLDER/COCO/all.json + FOLDER/images
+
+Predicts every image the ground-truth json lists (the predictor resizes each page to the
+model's test size, INPUT.MIN_SIZE_TEST / MAX_SIZE_TEST, as in training; score threshold 0.05,
+no drawing), gives each detection the ground truth's id of its class *name* (the model's own ids
+are contiguous 0.. while COCO jsons count from 1), and writes out/predictions.json and
+out/metrics.json (AP, AP50, AP75, APs/m/l, per-class AP, in percent). Detections of classes the
+ground truth lacks are dropped. gt: a json, or a folder as :func:`resolve_pages` finds it
+(images= then optional). threads: torch CPU threads (0: torch's default; 1 is faster on a loaded
+machine, where two OpenMP threads spin against each other).
+"""
+
+
+@dataclass
+class EvalPagesOptions:
+    """``scripts/eval_pages.py``'s options (see :data:`EVAL_PAGES_USAGE`)."""
+
+    checkpoint: str = MISSING
+    gt: str = MISSING
+    images: str | None = None
+    out: str = MISSING
+    threads: int = 0
+
+
+register_tool("eval_pages", EvalPagesOptions, EVAL_PAGES_USAGE)
+
+
+def eval_pages(opts: EvalPagesOptions) -> dict:
+    """Score ``opts.checkpoint`` on the pages of ``opts.gt``; prints and returns the metrics."""
+    from detectors.evaluation import format_table
+
+    gt, images = resolve_pages(opts.gt, opts.images)
+    metrics = evaluate_pages(opts.checkpoint, gt, images, opts.out, threads=opts.threads)
+    print(format_table(metrics))
+    print(f"wrote {opts.out}/metrics.json")
+    return metrics
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """``scripts/eval_pages.py``: the command line (``argv`` None) or a list of ``key=value``."""
+    return run_tool("eval_pages", eval_pages, argv)

@@ -116,7 +116,7 @@ def test_pdf_without_pypdfium2_names_the_extra(student, tmp_path, monkeypatch, c
     assert not (tmp_path / "o").exists(), "fails before any output is written"
     monkeypatch.setattr(sys, "argv", ["graphkd-predict", *argv])
     with pytest.raises(SystemExit, match=r"^error: .*pip install 'graphkd\[pdf\]'"):
-        predict.cli()
+        predict.main()
 
 
 def test_pdf_input_errors(student, tmp_path):
