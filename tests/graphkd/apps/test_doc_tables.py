@@ -1,0 +1,122 @@
+"""graphkd.apps.doc_tables on a small fake demo output folder written here: the tables come from
+the files, carry a record whose config hash today's defaults reproduce, and go stale when the
+config they were made with no longer composes to the same thing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from graphkd.apps import doc_tables as dt
+from graphkd.apps.cli import compose_config
+
+AP = {"none": [10.0, 12.0, 11.0], "graphkd": [20.0, 22.0, 21.0], "dsig": [18.0, 19.0, 20.0]}
+CLASSES = ("text", "title")
+
+
+def _metrics(ap: float) -> dict:
+    return {"AP": ap, "AP50": ap + 20, "AP75": ap - 5, "params": 19.5e6, "latency_s": 0.1,
+            "per_class": {c: ap + i for i, c in enumerate(CLASSES)}}  # fmt: skip
+
+
+def write_fake_demo(root: Path, overrides: tuple[str, ...] = (), broken: str = "") -> Path:
+    """``root/outputs/demo`` as ``run_demo`` leaves it: runs, their teacher, real-page scores."""
+    outputs = root / "outputs"
+    for kd, aps in AP.items():
+        for seed, ap in enumerate(aps):
+            run = outputs / "demo" / "runs" / kd / f"seed{seed}"
+            run.mkdir(parents=True)
+            extra = [broken] if broken and kd == "graphkd" and seed == 1 else []
+            cfg = compose_config([f"outputs={outputs}", *overrides, f"kd={kd}",
+                                  f"trainer.seed={seed}", *extra])  # fmt: skip
+            (run / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+            (run / "metrics.json").write_text(json.dumps(_metrics(ap)))
+            (run / "job_done.json").write_text("{}")
+    teacher = Path(cfg.teacher_checkpoint).parent
+    teacher.mkdir(parents=True)
+    (teacher / "metrics.json").write_text(json.dumps(_metrics(40.0)))
+    for name, ap in {"teacher": 15.0, "student_kd-none": 5.0, "student_kd-graphkd": 9.0,
+                     "student_kd-graphkd_seed1": 11.0}.items():  # fmt: skip
+        d = outputs / "demo" / "real_pages" / name
+        d.mkdir(parents=True)
+        (d / "metrics.json").write_text(
+            json.dumps({**_metrics(ap), "num_pages": 80, "gt": "gt.json"})
+        )
+    return outputs / "demo"
+
+
+def _bench(path: Path) -> Path:
+    model = {"params": 19.5e6, "input_hw": [320, 247], "fpn_channels": 128,
+             **{v: {"median_s": 0.1, "min_s": 0.09} for v in ("eager", "eager_1000", "onnx")}}  # fmt: skip
+    report = {
+        "machine": {"cpus": 2, "torch": "2.3.1", "torch_threads": 2, "load_avg_1min_at_end": 1.0},
+        "settings": {"reps": 3, "test": {"320": {"trainer": "cpu", "post_nms_topk": 300}}},
+        "models": {"320": {"R50": model, "R18": {**model, "eager": {"median_s": 0.05}}}},
+        "pairs": {"320": {"r50_r18": {"teacher": "R50", "student": "R18", "speedup_eager": 2.0,
+                                      "speedup_best_vs_teacher_eager": 2.0,
+                                      "student_best": {"variant": "eager", "median_s": 0.05}}}},
+    }  # fmt: skip
+    path.write_text(json.dumps(report))
+    return path
+
+
+def _docs(tmp: Path) -> tuple[Path, Path]:
+    blocks = {n: f"<!-- BEGIN doc_tables:{n} -->\nnot produced yet\n<!-- END doc_tables:{n} -->"
+              for n in ("demo", "real", "latency", "headline")}  # fmt: skip
+    results = tmp / "results.md"
+    results.write_text(
+        "# Results\n\n" + "\n\n".join(blocks[n] for n in ("demo", "real", "latency"))
+    )
+    readme = tmp / "README.md"
+    readme.write_text("# GraphKD\n\n" + blocks["headline"] + "\n\nmore\n")
+    return results, readme
+
+
+def test_tables_come_from_the_files_and_their_hash_is_today_s(tmp_path):
+    demo = write_fake_demo(tmp_path)
+    results, readme = _docs(tmp_path)
+    cfg = dt.DocTablesConfig(
+        demo=str(demo), latency=str(_bench(tmp_path / "b.json")), commit="abc1234"
+    )
+    assert dt.write_results(cfg, results, readme) == ["demo", "headline", "real", "latency"]
+    text = results.read_text()
+    assert "| kd=graphkd | 20.0 | 22.0 | 21.0 | 21.0 ± 1.0 | +10.0, +10.0, +10.0 |" in text
+    assert "Teacher AP 40.0." in text and "`make demo SEEDS=3`" in text and "`abc1234`" in text
+    assert "| student, kd=graphkd |  | 9.0 | 11.0 |" not in text  # seeds are columns
+    assert "| student, kd=graphkd | 9.0 | 11.0 | 10.0 ± 1.4 |" in text
+    assert "| 320 px (247 x 320), FPN 128 | R18 | 19.5 | 0.050 |" in text
+    assert "21.0 ± 1.0" in readme.read_text() and readme.read_text().endswith("more\n")
+    blocks = dt.read_blocks(text)
+    assert blocks["demo"]["config"] == dt.config_hash([["kd=dsig"], ["kd=graphkd"], ["kd=none"]])
+    assert dt.stale_tables([results, readme]) == []
+    # A table made with other settings than today's is named.
+    spec = dict(blocks["latency"], config="sha256:000000000000")
+    results.write_text(dt.replace_block(text, "latency", "old", spec))
+    assert dt.stale_tables([results, readme]) == ["results.md: latency"]
+
+
+def test_runs_of_other_settings_are_refused(tmp_path):
+    demo = write_fake_demo(tmp_path, broken="kd.loss.node_weight=3.0")
+    results, readme = _docs(tmp_path)
+    cfg = dt.DocTablesConfig(demo=str(demo), latency=str(tmp_path / "none.json"), commit="x")
+    with pytest.raises(ValueError, match=r"graphkd/seed1: kd.loss.node_weight: 3.0 != 2.0"):
+        dt.write_results(cfg, results, readme)
+    assert "not produced yet" in results.read_text()  # nothing half-written
+
+
+def test_hash_ignores_where_outputs_go_not_what_runs():
+    assert dt.config_hash([["outputs=/a"]]) == dt.config_hash(
+        [["outputs=/b", "trainer.resume=true"]]
+    )
+    assert dt.config_hash([[]]) != dt.config_hash([["trainer.max_iter=7"]])
+
+
+def test_blocks_without_markers_and_placeholders():
+    assert dt.read_blocks("<!-- BEGIN doc_tables:x -->\nTBD\n<!-- END doc_tables:x -->") == {
+        "x": None
+    }
+    with pytest.raises(KeyError, match="doc_tables:y"):
+        dt.replace_block("no markers", "y", "body")
