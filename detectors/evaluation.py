@@ -134,7 +134,25 @@ def evaluate_coco(
     names = (
         list(class_names) if class_names is not None else [coco_gt.cats[c]["name"] for c in cat_ids]
     )
-    known_cats, known_imgs = set(cat_ids), set(coco_gt.getImgIds())
+    kept = _known_predictions(preds, cat_ids, set(coco_gt.getImgIds()))
+    ev = _run_cocoeval(coco_gt, kept, img_ids)
+    out: dict = {m: _nan_if_negative(ev.stats[i]) for i, m in enumerate(METRICS)}
+    out["per_class"] = _per_class_ap(ev, names)
+    out["num_predictions"] = len(kept)
+    out["num_dropped"] = len(preds) - len(kept)
+    return out
+
+
+def _known_predictions(
+    preds: list[dict], cat_ids: Sequence[int], known_imgs: set[int]
+) -> list[dict]:
+    """The predictions of GT categories and images, without segmentation, in a canonical order.
+
+    Unknown ones are dropped with a warning counting them, unless more than
+    ``MAX_UNKNOWN_CATEGORY_FRACTION`` have an unknown category (``ValueError`` naming both id
+    sets: the predictions use another numbering).
+    """
+    known_cats = set(cat_ids)
     bad_cat = [p for p in preds if p["category_id"] not in known_cats]
     bad_img = [
         p for p in preds if p["category_id"] in known_cats and p["image_id"] not in known_imgs
@@ -144,9 +162,9 @@ def evaluate_coco(
         if len(bad_cat) > MAX_UNKNOWN_CATEGORY_FRACTION * len(preds):
             raise ValueError(
                 f"{len(bad_cat)} of {len(preds)} predictions have a category id that is not in "
-                f"the ground truth: prediction ids {unknown}, ground-truth ids {cat_ids}. The "
-                "predictions use another numbering (e.g. 0-based contiguous ids against 1-based "
-                "dataset ids): map them to the ground truth's category ids."
+                f"the ground truth: prediction ids {unknown}, ground-truth ids {list(cat_ids)}. "
+                "The predictions use another numbering (e.g. 0-based contiguous ids against "
+                "1-based dataset ids): map them to the ground truth's category ids."
             )
         logger.warning(
             "dropped %d of %d predictions whose category id is not in the ground truth (ids %s)",
@@ -160,8 +178,12 @@ def evaluate_coco(
     # pycocotools breaks score ties by input order; a canonical order makes AP independent of
     # it (e.g. of the order in which processes' predictions were gathered).
     preds.sort(key=lambda p: (-p["score"], p["image_id"], p["category_id"], list(p["bbox"])))
+    return preds
 
-    # pycocotools' own output is silenced below; on a large val set this takes minutes.
+
+def _run_cocoeval(coco_gt: COCO, preds: list[dict], img_ids: Sequence[int] | None) -> COCOeval:
+    """pycocotools' bbox evaluate / accumulate / summarize, its printing silenced."""
+    # On a large val set this takes minutes: say so in the log instead.
     logger.info("COCO box evaluation of %d predictions ...", len(preds))
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
@@ -182,7 +204,11 @@ def evaluate_coco(
         ev.accumulate()
         ev.summarize()
     logger.info("COCO box evaluation done in %.1f s", time.perf_counter() - start)
-    out: dict = {m: _nan_if_negative(ev.stats[i]) for i, m in enumerate(METRICS)}
+    return ev
+
+
+def _per_class_ap(ev: COCOeval, names: Sequence[str]) -> dict[str, float]:
+    """AP (percent, IoU 0.50:0.95, all areas, max dets) per class; NaN without ground truth."""
     # precision: (iou thresholds, recall thresholds, classes, area ranges, max dets)
     precision = ev.eval["precision"]
     per_class = {}
@@ -190,10 +216,7 @@ def evaluate_coco(
         p = precision[:, :, k, 0, -1]
         p = p[p > -1]
         per_class[name] = float(np.mean(p) * 100) if p.size else float("nan")
-    out["per_class"] = per_class
-    out["num_predictions"] = len(preds)
-    out["num_dropped"] = len(bad_cat) + len(bad_img)
-    return out
+    return per_class
 
 
 def to_jsonable(x):
