@@ -296,6 +296,34 @@ def export_model(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     inputs = [preprocess(p, cfg) for p in pages]
+    files, checks = _export_and_check(model, inputs, out_dir, formats)
+    info = {
+        "files": files,
+        **_io_description(cfg),
+        "classes": list(classes) if classes is not None else None,
+        "test_settings": asdict(inference_settings(cfg)),
+        "onnx_opset": ONNX_OPSET if "onnx" in formats else None,
+        "tolerance": {"box_pixels": BOX_ATOL, "score": SCORE_ATOL},
+        "checks": checks,
+        "torch": torch.__version__,
+        **dict(extra_info or {}),
+    }
+    (out_dir / EXPORT_INFO).write_text(json.dumps(info, indent=2))
+    return info
+
+
+def _export_and_check(
+    model: nn.Module, inputs: Sequence[torch.Tensor], out_dir: Path, formats: Sequence[str]
+) -> tuple[dict[str, str], dict[str, list[dict]]]:
+    """Export ``model`` traced on ``inputs[0]`` in every format and run each file on every input.
+
+    Args:
+        inputs: :func:`preprocess`-ed pages, (3, h, w) float32 each.
+
+    Returns:
+        (format -> file name in ``out_dir``, format -> one :func:`compare_detections` result
+        per input, with its ``input_hw``).
+    """
     reference = [detect(model, x) for x in inputs]
     exporters = {"torchscript": export_torchscript, "onnx": export_onnx}
     runners = {"torchscript": run_torchscript, "onnx": run_onnx}
@@ -308,8 +336,12 @@ def export_model(
             for x, ref in zip(inputs, reference)
         ]
         logger.info("exported %s -> %s: %s", fmt, path, checks[fmt])
-    info = {
-        "files": files,
+    return files, checks
+
+
+def _io_description(cfg: CfgNode) -> dict:
+    """The ``input`` and ``outputs`` entries of ``export.json``: how to feed the files."""
+    return {
         "input": {
             "name": "image",
             "dtype": "float32",
@@ -326,13 +358,4 @@ def export_model(
             "scores": "(N,) float32",
             "classes": "(N,) int64 class index",
         },
-        "classes": list(classes) if classes is not None else None,
-        "test_settings": asdict(inference_settings(cfg)),
-        "onnx_opset": ONNX_OPSET if "onnx" in formats else None,
-        "tolerance": {"box_pixels": BOX_ATOL, "score": SCORE_ATOL},
-        "checks": checks,
-        "torch": torch.__version__,
-        **dict(extra_info or {}),
     }
-    (out_dir / EXPORT_INFO).write_text(json.dumps(info, indent=2))
-    return info
