@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from detectron2.modeling import GeneralizedRCNN
-from detectron2.structures import Instances
+from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage, get_event_storage
 from torch import Tensor
 
@@ -163,29 +164,85 @@ def extract_roi_features(
     """
     _check_models(student, teacher, batched_inputs)
     teacher.eval()
-    heads = student.roi_heads
-    with _storage():
-        images = student.preprocess_image(batched_inputs)
-        targets = [x["instances"].to(student.device) for x in batched_inputs]
-        student_fpn = student.backbone(images.tensor)
-        proposals, proposal_losses = student.proposal_generator(images, student_fpn, targets)
-        sampled = heads.label_and_sample_proposals(proposals, _with_instance_ids(targets))
-        boxes = [p.proposal_boxes for p in sampled]
-        student_pooled = heads.box_pooler([student_fpn[f] for f in heads.box_in_features], boxes)
-        student_logits, student_deltas = heads.box_predictor(heads.box_head(student_pooled))
-        detector_losses = heads.box_predictor.losses((student_logits, student_deltas), sampled)
-
+    s = _student_pass(student, batched_inputs)
     with torch.no_grad():
         t_heads = teacher.roi_heads
         t_images = teacher.preprocess_image(_teacher_inputs(batched_inputs, student, teacher))
         teacher_fpn = teacher.backbone(t_images.tensor)
-        t_boxes = [b.to(teacher.device) for b in boxes]
+        t_boxes = [b.to(teacher.device) for b in s.boxes]
         teacher_pooled = t_heads.box_pooler(
             [teacher_fpn[f] for f in t_heads.box_in_features], t_boxes
         )
         teacher_logits, teacher_deltas = t_heads.box_predictor(t_heads.box_head(teacher_pooled))
+    num_classes = student.roi_heads.num_classes
+    gt_classes, gt_instance = _matched_instances(s.sampled, num_classes)
+    counts = [len(p) for p in s.sampled]
+    device = student.device
 
-    num_classes = heads.num_classes
+    def split(x: Tensor) -> list[Tensor]:
+        return list(x.to(device).split(counts))
+
+    return RoIFeatures(
+        student_features=split(s.pooled),
+        teacher_features=split(teacher_pooled),
+        boxes=[b.tensor for b in s.boxes],
+        gt_classes=gt_classes,
+        gt_instance=gt_instance,
+        student_logits=split(s.logits),
+        teacher_logits=split(teacher_logits),
+        student_deltas=split(s.deltas),
+        teacher_deltas=split(teacher_deltas),
+        proposal_losses=s.proposal_losses,
+        detector_losses=s.detector_losses,
+        student_fpn=s.fpn,
+        teacher_fpn={k: v.to(device) for k, v in teacher_fpn.items()},
+        proposals=s.sampled,
+        image_sizes=list(s.image_sizes),
+        num_classes=num_classes,
+    )
+
+
+class _StudentPass(NamedTuple):
+    """The student's training forward up to its box losses (B images, N = sum N_i RoIs)."""
+
+    image_sizes: list[tuple[int, int]]  #: (h, w) of each image before padding
+    fpn: dict[str, Tensor]  #: "p2".."p6": (B, C, H_l, W_l)
+    proposal_losses: dict[str, Tensor]  #: RPN losses
+    sampled: list[Instances]  #: the sampled RoIs with their gt_* fields
+    boxes: list[Boxes]  #: (N_i, 4) proposal boxes of the sampled RoIs
+    pooled: Tensor  #: (N, C, 7, 7)
+    logits: Tensor  #: (N, K + 1)
+    deltas: Tensor  #: (N, 4K) or (N, 4)
+    detector_losses: dict[str, Tensor]  #: box head losses
+
+
+def _student_pass(student: GeneralizedRCNN, batched_inputs: list[dict]) -> _StudentPass:
+    """``GeneralizedRCNN.forward``'s training path, step by step with detectron2's components,
+    keeping what distillation needs (RoI sampling draws from torch's RNG, as in ``forward``)."""
+    heads = student.roi_heads
+    with _storage():
+        images = student.preprocess_image(batched_inputs)
+        targets = [x["instances"].to(student.device) for x in batched_inputs]
+        fpn = student.backbone(images.tensor)
+        proposals, proposal_losses = student.proposal_generator(images, fpn, targets)
+        sampled = heads.label_and_sample_proposals(proposals, _with_instance_ids(targets))
+        boxes = [p.proposal_boxes for p in sampled]
+        pooled = heads.box_pooler([fpn[f] for f in heads.box_in_features], boxes)
+        logits, deltas = heads.box_predictor(heads.box_head(pooled))
+        detector_losses = heads.box_predictor.losses((logits, deltas), sampled)
+    return _StudentPass(
+        images.image_sizes, fpn, proposal_losses, sampled, boxes, pooled, logits, deltas,
+        detector_losses,
+    )  # fmt: skip
+
+
+def _matched_instances(
+    sampled: list[Instances], num_classes: int
+) -> tuple[list[Tensor], list[Tensor]]:
+    """Per image (N_i,) gt_classes in [0, K] and (N_i,) matched GT instance (-1 for bg).
+
+    Sets each proposal's ``gt_instance`` to -1 where it is background (class K or none).
+    """
     gt_classes, gt_instance = [], []
     for p in sampled:
         fg = (p.gt_classes >= 0) & (p.gt_classes < num_classes)
@@ -193,31 +250,7 @@ def extract_roi_features(
         p.gt_instance = torch.where(fg, ids, torch.full_like(ids, -1))
         gt_classes.append(p.gt_classes)
         gt_instance.append(p.gt_instance)
-
-    counts = [len(p) for p in sampled]
-    device = student.device
-
-    def split(x: Tensor) -> list[Tensor]:
-        return list(x.to(device).split(counts))
-
-    return RoIFeatures(
-        student_features=split(student_pooled),
-        teacher_features=split(teacher_pooled),
-        boxes=[b.tensor for b in boxes],
-        gt_classes=gt_classes,
-        gt_instance=gt_instance,
-        student_logits=split(student_logits),
-        teacher_logits=split(teacher_logits),
-        student_deltas=split(student_deltas),
-        teacher_deltas=split(teacher_deltas),
-        proposal_losses=proposal_losses,
-        detector_losses=detector_losses,
-        student_fpn=student_fpn,
-        teacher_fpn={k: v.to(device) for k, v in teacher_fpn.items()},
-        proposals=sampled,
-        image_sizes=list(images.image_sizes),
-        num_classes=num_classes,
-    )
+    return gt_classes, gt_instance
 
 
 def pool_boxes(model: GeneralizedRCNN, batched_inputs: list[dict], boxes: list) -> Tensor:
