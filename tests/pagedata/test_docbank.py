@@ -309,7 +309,7 @@ def test_empty_page_is_kept_without_annotations(tmp_path):
 
 
 def test_components_match_union_find():
-    from pagedata.docbank import _components
+    from pagedata.docbank.boxes import components
 
     rng = np.random.default_rng(0)
     for n in (1, 7, 60):
@@ -323,7 +323,7 @@ def test_components_match_union_find():
 
         for a, b in zip(i, j):
             parent[find(a)] = find(b)
-        comp = _components(n, i, j)
+        comp = components(n, i, j)
         roots = [find(x) for x in range(n)]
         same = np.equal.outer(comp, comp)
         assert (same == np.equal.outer(roots, roots)).all()
