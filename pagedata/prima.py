@@ -26,9 +26,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 
-logger = logging.getLogger(__name__)
-
 from pagedata.classes import PRIMA_CLASSES
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "REGION_TO_CLASS",

@@ -20,8 +20,9 @@ Annotation rules:
 Styles: ``classic`` (:mod:`pagedata.synthetic.classic`; the pages the README's GraphKD-vs-DSIG
 tables were made on, kept bit-identical) and ``realistic`` (:mod:`pagedata.synthetic.realistic`:
 real words in LaTeX / Times fonts at real sizes, drawn supersampled, equations, paper-like figures
-and tables; made to transfer to real pages). The style is a parameter of every function here; datasets of the two
-styles live in different folders (see :func:`detectors.datasets.register_dataset`).
+and tables; made to transfer to real pages). The style is a parameter of every function here;
+datasets of the two styles live in different folders (see
+:func:`detectors.datasets.register_dataset`).
 
 Determinism: page ``i`` of split ``s`` with seed ``k`` is drawn from
 ``numpy.random.default_rng(SeedSequence([k, crc32(s), i]))``, so it does not depend on how many

@@ -20,6 +20,7 @@ def page_size(image_size: int) -> tuple[int, int]:
 
 
 def check_style(style: str) -> str:
+    """``style`` if it is one of :data:`STYLES`, else ValueError."""
     if style not in STYLES:
         raise ValueError(f"style must be one of {list(STYLES)}, got {style!r}")
     return style

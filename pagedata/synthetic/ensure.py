@@ -26,6 +26,7 @@ def _split_params(
     num_pages: int, seed: int, image_size: int, image_format: str, noise: bool,
     style: str = "classic",
 ) -> dict:  # fmt: skip
+    """The manifest entry of one split: every parameter that changes its pages."""
     return {
         "generator_version": GENERATOR_VERSION,
         "num_pages": int(num_pages),

@@ -39,4 +39,5 @@ def font_dir() -> str:
 
 @functools.lru_cache(maxsize=256)
 def get_font(style: str, size: int) -> ImageFont.FreeTypeFont:
+    """The DejaVu face ``style`` (a :data:`FONT_FILES` key) at ``size`` px (at least 4)."""
     return ImageFont.truetype(os.path.join(font_dir(), FONT_FILES[style]), size=max(int(size), 4))

@@ -24,6 +24,7 @@ GENERATOR_VERSION = 1
 
 
 def _page_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The generator of page ``index`` of ``split``: independent of how many pages are drawn."""
     return np.random.default_rng(
         np.random.SeedSequence([int(seed), zlib.crc32(split.encode()), int(index)])
     )
@@ -51,6 +52,7 @@ def render_page(
 
 
 def _render_job(args) -> tuple[bytes, list, int, int]:
+    """Render one page and encode it: (image bytes, blocks, width, height)."""
     seed, index, image_size, split, noise, fmt, style = args
     img, blocks, quality = render_page(seed, index, image_size, split, noise, style)
     buf = BytesIO()
@@ -66,6 +68,7 @@ def _render_job(args) -> tuple[bytes, list, int, int]:
 
 
 def _pages(jobs: list, workers: int) -> Iterator:
+    """The rendered jobs in order, from a process pool when ``workers`` > 1."""
     if workers and workers > 1:
         import multiprocessing as mp
 
@@ -76,6 +79,7 @@ def _pages(jobs: list, workers: int) -> Iterator:
 
 
 def coco_categories() -> list[dict]:
+    """COCO categories of :data:`CLASSES`, ids 1..5."""
     return [{"id": i + 1, "name": n, "supercategory": ""} for i, n in enumerate(CLASSES)]
 
 
@@ -96,6 +100,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def _image_format(image_format: str) -> str:
+    """``jpg`` or ``png`` from a user's spelling (``.JPEG`` ...), else ValueError."""
     image_format = image_format.lower().lstrip(".").replace("jpeg", "jpg")
     if image_format not in ("jpg", "png"):
         raise ValueError(f"image_format must be 'jpg' or 'png', got {image_format!r}")

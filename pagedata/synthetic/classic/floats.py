@@ -23,6 +23,7 @@ def _ink_box(page: Image.Image, x0: int, y0: int, x1: int, y1: int, bg: int = 25
 
 
 def _palette(rng: np.random.Generator, n: int) -> list[tuple[int, int, int]]:
+    """``n`` colours of evenly spaced hues from a random start."""
     hues = (rng.random() + np.arange(n) / max(n, 1)) % 1.0
     out = []
     for h in hues:
@@ -87,6 +88,7 @@ def _axes(page: Image.Image, rect: Rect, rng: np.random.Generator, small: int) -
 
 
 def _bars(page: Image.Image, axes: Rect, rng: np.random.Generator, colors: list) -> None:
+    """A bar chart in the plot area, two colours alternating."""
     ax0, ay0, ax1, ay1 = axes
     d = ImageDraw.Draw(page)
     n = int(rng.integers(3, 12))

@@ -35,12 +35,15 @@ _BANK_SIZE = 128
 
 @dataclass
 class Word:
+    """One glyph run of a word bank."""
+
     mask: Image.Image  # "L" mask, height = the font's line height, baseline shared by all words
     ink: tuple[int, int, int, int]  # tight ink box inside the mask
     width: int  # advance width
 
 
 def _random_word(rng: np.random.Generator, numeric: bool = False) -> str:
+    """A word of English letter frequencies (sometimes capitalised or punctuated), or a number."""
     if numeric:
         digits = str(int(rng.integers(0, 10 ** int(rng.integers(1, 5)))))
         return digits + ("." + str(int(rng.integers(0, 100))) if rng.random() < 0.5 else "")
@@ -72,6 +75,7 @@ def word_bank(style: str, size: int, numeric: bool = False) -> tuple[Word, ...]:
 
 
 def union(boxes: list[Box]) -> Box:
+    """The box around ``boxes`` (a list of XYXY boxes)."""
     return (
         float(min(b[0] for b in boxes)),
         float(min(b[1] for b in boxes)),
@@ -124,5 +128,6 @@ def draw_line(
 
 
 def line_height(size: int, spacing: float) -> int:
+    """Baseline-to-baseline distance of DejaVu Serif at ``size`` px and line ``spacing``."""
     ascent, descent = get_font("serif", size).getmetrics()
     return max(int(round((ascent + descent) * spacing)), ascent + descent)

@@ -16,6 +16,8 @@ _WEIGHTS = np.array([0.52, 0.14, 0.1, 0.1, 0.14])
 def _fill_column(
     p: ClassicPage, x: int, y: int, w: int, bottom: int, forced: tuple[int, str] | None
 ) -> None:
+    """Fill one column from y down to bottom with random blocks; ``forced`` = (k, kind) makes
+    the k-th block a ``kind``."""
     gap_lo, gap_hi = 0.6, 1.6
     k, prev = 0, None
     while bottom - y > 2 * p.lh:
@@ -39,6 +41,7 @@ def _fill_column(
 
 
 def layout(p: ClassicPage) -> None:
+    """Margins, furniture, an optional full-width title and float, then one or two columns."""
     rng = p.rng
     ml, mr = (int(p.w * rng.uniform(0.07, 0.12)) for _ in range(2))
     mt, mb = (int(p.h * rng.uniform(0.06, 0.09)) for _ in range(2))

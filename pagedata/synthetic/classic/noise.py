@@ -31,6 +31,7 @@ def rotate_box(box: Box, angle_deg: float, w: int, h: int) -> Box:
 
 
 def overlaps(boxes: list[Box]) -> bool:
+    """Whether any two of the XYXY ``boxes`` overlap."""
     if len(boxes) < 2:
         return False
     a = np.asarray(boxes)

@@ -1,9 +1,9 @@
 """Synthetic pages that look like real papers: the ``realistic`` style of :mod:`pagedata.synthetic`.
 
-The ``classic`` style (:mod:`pagedata.synthetic.classic`) draws random glyph runs in DejaVu fonts at the page's own
-resolution; at 320 px that gives black, coarse text blocks that real pages do not have (the demo's
-teacher scored 7 AP on real DocBank pages). This style imitates arXiv / PubMed pages as DocBank and
-PubLayNet show them:
+The ``classic`` style (:mod:`pagedata.synthetic.classic`) draws random glyph runs in DejaVu
+fonts at the page's own resolution; at 320 px that gives black, coarse text blocks that real
+pages do not have (the demo's teacher scored 7 AP on real DocBank pages). This style imitates
+arXiv / PubMed pages as DocBank and PubLayNet show them:
 
 * **Text.** Real English sentences (the prose of Python's own documentation, ``pydoc_data``,
   shipped with every CPython: no download, no dependency), set in the fonts matplotlib bundles:

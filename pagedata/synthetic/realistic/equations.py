@@ -16,6 +16,7 @@ _LAT = list("abcdefghkmnpqrstuvwxyzABCDEFGHLMNPRSTUVWXZ")
 
 
 def _atom(r: np.random.Generator, depth: int = 0) -> str:
+    """One term of a formula: a symbol with a sub/superscript, a number, a fraction, a root ..."""
     k = r.random()
     v = str(r.choice(_GREEK if r.random() < 0.35 else _LAT))
     if k < 0.35:
@@ -36,6 +37,7 @@ def _atom(r: np.random.Generator, depth: int = 0) -> str:
 
 
 def _expr(r: np.random.Generator, n: int, depth: int = 0) -> str:
+    """Up to ``n`` atoms joined by operators."""
     ops = ["+", "-", r"\cdot", "", "", r"\,"]
     parts = [_atom(r, depth)]
     for _ in range(int(r.integers(1, n + 1)) - 1):
@@ -44,6 +46,7 @@ def _expr(r: np.random.Generator, n: int, depth: int = 0) -> str:
 
 
 def _formula(r: np.random.Generator) -> str:
+    """A display formula ``$lhs rel [big operator] rhs$`` in mathtext."""
     lhs = _atom(r, 1)
     big = ""
     if r.random() < 0.45:

@@ -34,6 +34,7 @@ def _field(r: np.random.Generator, w: int, h: int) -> np.ndarray:
 
 
 def _colormap(v: np.ndarray, kind: str) -> np.ndarray:
+    """(H, W, 3) uint8 colours of the values ``v`` (H, W) in 0..1 under a named colour map."""
     if kind == "gray":
         g = (v * 235).astype(np.uint8)
         return np.stack([g, g, g], -1)
@@ -223,6 +224,7 @@ def _panel(p: RealPage, rect, kind: str) -> None:
 
 
 def _diagram(p: RealPage, rect) -> None:
+    """A block diagram: a grid of labelled boxes, arrows between neighbours in a row."""
     r, d = p.rng, p.draw
     x0, y0, x1, y1 = (int(v) for v in rect)
     w, h = x1 - x0, y1 - y0

@@ -24,6 +24,7 @@ INK = (0, 0, 0)
 
 @functools.lru_cache(maxsize=64)
 def load_font(file: str, size: int) -> ImageFont.FreeTypeFont:
+    """The font ``file`` (bundled with matplotlib) at ``size`` px (at least 4)."""
     return ImageFont.truetype(os.path.join(font_dir(), file), size=max(int(size), 4))
 
 

@@ -145,6 +145,7 @@ def _title_block(p: RealPage, x0: int, x1: int, y: int) -> int:
 
 
 def layout(p: RealPage) -> None:
+    """Margins, furniture, an optional title block and full-width float, then one or two columns."""
     r = p.rng
     two = r.random() < 0.4
     if two:
