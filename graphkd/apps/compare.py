@@ -198,6 +198,6 @@ def _compare(cfg: DictConfig) -> Path:
     return path
 
 
-def main(argv: Sequence[str] | None = None) -> Path:
+def main(argv: Sequence[str] | None = None) -> Path | None:
     """``scripts/compare.py``: the command line (``argv`` None) or a list of overrides."""
     return run_tool("compare", _compare, argv)

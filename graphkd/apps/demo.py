@@ -205,6 +205,6 @@ def _demo(cfg: DictConfig) -> Path:
     return report
 
 
-def main(argv: Sequence[str] | None = None) -> Path:
+def main(argv: Sequence[str] | None = None) -> Path | None:
     """``scripts/demo.py``: the command line (``argv`` None) or a list of overrides."""
     return run_tool("demo", _demo, argv)

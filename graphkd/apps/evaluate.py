@@ -51,6 +51,6 @@ def evaluate(opts: EvaluateOptions) -> dict:
     return metrics
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
+def main(argv: Sequence[str] | None = None) -> dict | None:
     """``graphkd-evaluate``: the command line (``argv`` None) or a list of ``key=value``."""
     return run_tool("evaluate", evaluate, argv)

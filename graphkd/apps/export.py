@@ -105,6 +105,6 @@ def export(opts: ExportOptions) -> dict:
     return info
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
+def main(argv: Sequence[str] | None = None) -> dict | None:
     """``graphkd-export``: the command line (``argv`` None) or a list of ``key=value``."""
     return run_tool("export", export, argv)

@@ -256,6 +256,6 @@ def predict(opts: PredictOptions) -> Path:
     return pred_path
 
 
-def main(argv: Sequence[str] | None = None) -> Path:
+def main(argv: Sequence[str] | None = None) -> Path | None:
     """``graphkd-predict``: the command line (``argv`` None) or a list of ``key=value``."""
     return run_tool("predict", predict, argv)

@@ -222,6 +222,6 @@ def eval_pages(opts: EvalPagesOptions) -> dict:
     return metrics
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
+def main(argv: Sequence[str] | None = None) -> dict | None:
     """``scripts/eval_pages.py``: the command line (``argv`` None) or a list of ``key=value``."""
     return run_tool("eval_pages", eval_pages, argv)

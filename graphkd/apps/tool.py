@@ -129,24 +129,26 @@ def compose_tool(name: str, argv: Sequence[str]) -> DictConfig:
     return _prepare(name, cfg, overrides)
 
 
-def run_tool(name: str, task: Callable[[DictConfig], T], argv: Sequence[str] | None = None) -> T:
+def run_tool(
+    name: str, task: Callable[[DictConfig], T], argv: Sequence[str] | None = None
+) -> T | None:
     """Run ``task`` on tool ``name``'s options; returns what it returns.
 
     ``argv`` (a list of overrides): composed with Hydra's compose API and run in this process,
     errors raised as they are (the library and test use). ``None``: the command line, as a Hydra
-    app (``--help``, ``--cfg job``), where the user's input errors end as ``error: ...``.
+    app (``--help``, ``--cfg job``), where the user's input errors end as ``error: ...``; returns
+    None then, since a console script exits with the status its function returns.
     """
     if argv is not None:
         return task(compose_tool(name, argv))
     sys.argv = [sys.argv[0], *_as_lists(_SCHEMAS[name], sys.argv[1:])]
-    result: list[T] = []
 
     def app(cfg: DictConfig) -> None:
         cfg = _prepare(name, cfg, HydraConfig.get().overrides.task)
         try:
-            result.append(task(cfg))
+            task(cfg)
         except USER_ERRORS as e:
             raise SystemExit(f"error: {e}") from None
 
     hydra.main(config_path=CONFIG_DIR, config_name=name, version_base="1.3")(app)()
-    return result[0] if result else None  # type: ignore[return-value]
+    return None

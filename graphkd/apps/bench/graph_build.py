@@ -239,6 +239,6 @@ def bench_graph(opts: GraphBenchOptions) -> dict:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
+def main(argv: Sequence[str] | None = None) -> dict | None:
     """``scripts/bench_graph.py``: the command line (``argv`` None) or a list of ``key=value``."""
     return run_tool("bench_graph", bench_graph, argv)

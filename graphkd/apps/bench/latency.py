@@ -300,6 +300,6 @@ def bench_latency(opts: DictConfig) -> dict:
     return report
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
+def main(argv: Sequence[str] | None = None) -> dict | None:
     """``scripts/bench_latency.py``: the command line (``argv`` None) or a list of overrides."""
     return run_tool("bench_latency", bench_latency, argv)

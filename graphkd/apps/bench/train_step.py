@@ -270,6 +270,6 @@ def train_step_bench(opts: DictConfig) -> dict:
     return report
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
+def main(argv: Sequence[str] | None = None) -> dict | None:
     """``scripts/bench.py``: the command line (``argv`` None) or a list of overrides."""
     return run_tool("bench", train_step_bench, argv)

@@ -55,6 +55,6 @@ def docbank_to_coco(opts: DocBankOptions) -> dict[str, Path]:
     return written
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
+def main(argv: Sequence[str] | None = None) -> dict[str, Path] | None:
     """The command line (``argv`` None) or a list of ``key=value``."""
     return run_tool("docbank_to_coco", docbank_to_coco, argv)

@@ -59,6 +59,6 @@ def draw_coco(opts: DrawCocoOptions) -> list[Path]:
     return written
 
 
-def main(argv: Sequence[str] | None = None) -> list[Path]:
+def main(argv: Sequence[str] | None = None) -> list[Path] | None:
     """The command line (``argv`` None) or a list of ``key=value``."""
     return run_tool("draw_coco", draw_coco, argv)

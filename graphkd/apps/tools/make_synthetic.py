@@ -63,6 +63,6 @@ def make_synthetic(opts: MakeSyntheticOptions) -> Path:
     return path
 
 
-def main(argv: Sequence[str] | None = None) -> Path:
+def main(argv: Sequence[str] | None = None) -> Path | None:
     """The command line (``argv`` None) or a list of ``key=value``."""
     return run_tool("make_synthetic", make_synthetic, argv)

@@ -47,6 +47,6 @@ def prima_to_coco(opts: PrimaOptions) -> dict[str, Path]:
     return written
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
+def main(argv: Sequence[str] | None = None) -> dict[str, Path] | None:
     """The command line (``argv`` None) or a list of ``key=value``."""
     return run_tool("prima_to_coco", prima_to_coco, argv)

@@ -228,6 +228,6 @@ def region_gnn(opts: DictConfig) -> dict:
     return report
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
+def main(argv: Sequence[str] | None = None) -> dict | None:
     """``scripts/region_gnn.py``: the command line (``argv`` None) or a list of overrides."""
     return run_tool("region_gnn", region_gnn, argv)

@@ -143,6 +143,6 @@ def visualize_graph(opts: DictConfig) -> Path:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> Path:
+def main(argv: Sequence[str] | None = None) -> Path | None:
     """``scripts/visualize_graph.py``: the command line (``argv`` None) or a list of overrides."""
     return run_tool("visualize_graph", visualize_graph, argv)
