@@ -124,7 +124,7 @@ def test_r18_export_matches_eager_without_project_code(tmp_path, fmt):
         assert got[2].dtype == torch.int64 and got[0].shape[1] == 4
 
 
-@pytest.mark.parametrize("backbone", ["MNV2", pytest.param("EB0", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("backbone", ["MNV2", "EB0"])
 def test_torchvision_trunk_students_export_to_torchscript(tmp_path, backbone):
     cfg, model = _model(backbone)
     info = export_model(model, cfg, _pages(), tmp_path, formats=["torchscript"])

@@ -24,7 +24,6 @@ SMALL = {
     "rois_per_image": 32,
     "overrides": {"MODEL.RPN.PRE_NMS_TOPK_TRAIN": 300, "MODEL.RPN.POST_NMS_TOPK_TRAIN": 100},
 }
-DEFAULT_PAIR = "r50_r18"  # the other pairs' training steps are slow on CPU
 
 
 def _config_pairs() -> dict[str, tuple[str, str]]:
@@ -46,11 +45,6 @@ def small_cfg(backbone: str, num_classes: int = K, **kw):
 @functools.cache
 def num_params(backbone: str) -> int:
     return count_parameters(build_detector(small_cfg(backbone)))
-
-
-def pair_params(name: str):
-    marks = [] if name == DEFAULT_PAIR else [pytest.mark.slow]
-    return pytest.param(name, marks=marks, id=name)
 
 
 # ---------------------------------------------------------------- configs
@@ -242,7 +236,7 @@ def test_checkpoint_rejects_url():
 # ---------------------------------------------------------------- one training step per pair
 
 
-@pytest.mark.parametrize("pair", [pair_params(name) for name in PAIRS])
+@pytest.mark.parametrize("pair", list(PAIRS))
 def test_training_step(pair):
     """A distillation-style step at 256 px: detector losses + an RoI feature MSE."""
     teacher_name, student_name = PAIRS[pair]

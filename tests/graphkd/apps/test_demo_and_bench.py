@@ -1,18 +1,16 @@
-"""The main job (`make demo`) and the training benchmark, end to end at toy sizes (slow)."""
+"""The main job (`make demo`) and the training benchmark, end to end at toy sizes."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 
-import pytest
 from e2e_helpers import PYTHON, REPO, TINY, script_env
 
 # The demo always uses its own pair/teacher choices; keep TINY's sizes but not its dataset/pair.
 _SIZES = [o for o in TINY if not o.startswith(("dataset=", "pair=", "trainer=", "trainer.seed"))]
 
 
-@pytest.mark.slow
 def test_demo_writes_report_and_figures(tmp_path, monkeypatch):
     import graphkd.apps.jobs as jobs
     from graphkd.apps.demo import METHODS, run_demo
@@ -43,7 +41,6 @@ def test_demo_writes_report_and_figures(tmp_path, monkeypatch):
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.pth")} == weights
 
 
-@pytest.mark.slow
 def test_bench_prints_json_with_every_variant(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(

@@ -6,8 +6,8 @@ pick up). Configs are composed with Hydra's compose API and the workers run in-p
 for the multi-process and multirun tests, which run ``scripts/distill.py`` like a user would.
 The in-process tests took ~55 s on 2 idle cores with an R18 teacher; TINY's teacher is now the
 pair's R50 (bigger than the student, as in the paper), which adds to that (6 min measured at a
-load average of ~14). The two subprocess tests (2-process gloo ~28 s, multirun ~22 s idle, 2-3x
-that on a busy machine) are marked slow.
+load average of ~14). The two subprocess tests take 2-process gloo ~28 s, multirun ~22 s idle, 2-3x
+that on a busy machine.
 """
 
 from __future__ import annotations
@@ -371,7 +371,6 @@ def _run_script(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.Co
     return proc
 
 
-@pytest.mark.slow
 def test_two_gloo_processes_write_one_set_of_outputs(student_overrides, tmp_path):
     outputs = tmp_path / "outputs"
     _run_script([*student_overrides, "kd=graphkd", "trainer.num_workers_cpu=2"], cwd=tmp_path)
@@ -390,7 +389,6 @@ def test_two_gloo_processes_write_one_set_of_outputs(student_overrides, tmp_path
     assert not [k for k in student_sd if any(s in k for s in NOT_STUDENT)]
 
 
-@pytest.mark.slow
 def test_multirun_one_run_dir_per_job(student_overrides, tmp_path):
     sweep = tmp_path / "sweep"
     _run_script(

@@ -3,8 +3,8 @@ the run finishes with one train-log record per iteration and is marked done only
 
 kd=none needs no teacher; the log and checkpoint handling is the same for every method (the
 in-process resume test in test_end_to_end.py checks that a resumed graphkd run has the weights of
-an uninterrupted one). ~25 s on 2 idle cores, more on a busy machine: marked slow. The log
-repair itself has fast unit tests in test_rundir.py.
+an uninterrupted one). ~25 s on 2 idle cores, more on a busy machine. The log repair itself has
+fast unit tests in test_rundir.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 from e2e_helpers import PYTHON, REPO, TINY, script_env
 
 from graphkd.apps.rundir import DONE
@@ -37,7 +36,6 @@ def _checkpoint_iter(run_dir: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
-@pytest.mark.slow
 def test_sigkill_between_checkpoints_then_resume(tmp_path):
     args = [
         *TINY,

@@ -66,7 +66,6 @@ def test_real_pages_table(tmp_path):
     assert real_pages_table({}) == ""
 
 
-@pytest.mark.slow
 def test_demo_real_pages_table(tmp_path, monkeypatch):
     """run_demo(real_pages=...) scores the teacher and the seed-0 students on the user's pages,
     adds the table to REPORT.md, and a second run reuses both the jobs and the evaluations."""
