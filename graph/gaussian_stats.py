@@ -15,7 +15,35 @@ from torch import Tensor, nn
 
 from .types import check_tensor_finite
 
-__all__ = ["GaussianStats", "all_gather_rows", "cholesky_with_jitter", "shrink_covariance"]
+__all__ = [
+    "SHRINKAGE_ESTIMATORS",
+    "GaussianStats",
+    "all_gather_rows",
+    "check_shrinkage",
+    "cholesky_with_jitter",
+    "shrink_covariance",
+]
+
+# Shrinkage intensities estimated from the data; a float in [0, 1] is a fixed intensity.
+SHRINKAGE_ESTIMATORS = ("ledoit_wolf", "oas")
+
+
+def check_shrinkage(shrinkage: str | float) -> str | float:
+    """``shrinkage`` unchanged when it is one of :data:`SHRINKAGE_ESTIMATORS` or a number in
+    [0, 1]; ``ValueError`` naming the valid values otherwise."""
+    if isinstance(shrinkage, str):
+        if shrinkage not in SHRINKAGE_ESTIMATORS:
+            raise ValueError(
+                f"shrinkage={shrinkage!r} is not supported; use one of {SHRINKAGE_ESTIMATORS} "
+                "or a float in [0, 1]"
+            )
+    elif isinstance(shrinkage, bool) or not isinstance(shrinkage, (int, float)):
+        raise ValueError(
+            f"shrinkage={shrinkage!r} must be one of {SHRINKAGE_ESTIMATORS} or a float in [0, 1]"
+        )
+    elif not 0.0 <= float(shrinkage) <= 1.0:
+        raise ValueError(f"a fixed shrinkage must be in [0, 1], got {shrinkage}")
+    return shrinkage
 
 
 def _world_size() -> int:
@@ -82,7 +110,7 @@ def shrink_covariance(
     Args:
         cov: (D, D) empirical covariance S of centred samples.
         n: number of samples behind ``cov``.
-        shrinkage: "ledoit_wolf", "oas" or a fixed intensity in [0, 1].
+        shrinkage: one of :data:`SHRINKAGE_ESTIMATORS` or a fixed intensity in [0, 1].
         fourth: sum_k ||x_k||^4 over the centred samples; needed for "ledoit_wolf" only.
 
     Returns:
@@ -158,15 +186,8 @@ class GaussianStats(nn.Module):
             raise ValueError(f"GaussianStats dim must be positive, got {dim}")
         if momentum is not None and not 0.0 < momentum <= 1.0:
             raise ValueError(f"momentum must be None or in (0, 1], got {momentum}")
-        if isinstance(shrinkage, str):
-            if shrinkage not in ("ledoit_wolf", "oas"):
-                raise ValueError(
-                    f"shrinkage={shrinkage!r} is not supported; use 'ledoit_wolf', 'oas' or a float"
-                )
-        elif not 0.0 <= float(shrinkage) <= 1.0:
-            raise ValueError(f"a fixed shrinkage must be in [0, 1], got {shrinkage}")
         self.dim = int(dim)
-        self.shrinkage = shrinkage
+        self.shrinkage = check_shrinkage(shrinkage)
         self.momentum = momentum
         self.min_samples = int(dim if min_samples is None else min_samples)
         self.sync = bool(sync)

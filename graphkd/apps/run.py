@@ -1,7 +1,9 @@
 """One training job from a composed GraphKD config: teacher training, distillation, baseline.
 
 Each ``*_worker`` runs in every process started by detectron2's ``launch`` and receives the
-config already composed and resolved by the parent (a plain dict), so all ranks agree on it.
+config already composed and resolved by the parent (a plain dict), so all ranks agree on it; it
+turns it into the :class:`~graphkd.core.config.Config` dataclass tree once (:func:`_setup`), and
+the core gets dataclasses from there on.
 Only rank 0 writes files, each atomically, and ``job_done.json`` last (see :mod:`graphkd.apps.rundir`).
 """
 
@@ -25,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from detectors.build import build_detector, count_parameters
 
 from graphkd.core import engine
-from graphkd.core.config import to_config
+from graphkd.core.config import Config, to_config
 from graphkd.core.d2config import detector_cfg
 from graphkd.core.data import DataSplits, prepare_data
 from graphkd.core.models import build_distiller
@@ -81,7 +83,9 @@ def log_to(run_dir: str) -> None:
         setup_logger(run_dir, distributed_rank=comm.get_rank(), name=name, abbrev_name=abbrev)
 
 
-def _setup(cfg_dict: dict) -> tuple[DictConfig, DataSplits]:
+def _setup(cfg_dict: dict) -> tuple[Config, DataSplits]:
+    """The job's :class:`Config` (the one conversion of the resolved dict), its run directory
+    opened, logging to it, and its registered data."""
     cfg = to_config(cfg_dict)
     # rank 0 also clears the done marker (not finished until this job says so again) and the
     # temporary files of a killed earlier job

@@ -14,7 +14,8 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from detectors.config import DOC_ASPECT_RATIOS, InferenceSettings, default_anchor_sizes
 from graph.config import GraphConfig
 
-from graphkd.core.losses import KDLossConfig
+from graphkd.core.losses import KD_TERMS, KDLossConfig
+from graphkd.core.methods import check_method, method_uses
 
 
 @dataclass
@@ -75,17 +76,34 @@ class PairConfig:
     student: ModelConfig = field(default_factory=ModelConfig)
 
 
+def _loss_of_method() -> KDLossConfig:
+    """``kd.loss`` whose term switches follow ``kd.method`` (``METHOD_TERMS``) unless set.
+
+    The switches hold ``${kd_term:<method>,<term>}`` interpolations (resolved by
+    :func:`graphkd.core.methods.method_uses`), like the trainer's ``anchor_sizes``.
+    """
+    return KDLossConfig(**{t: f"${{kd_term:${{..method}},{t}}}" for t in KD_TERMS})
+
+
 @dataclass
 class KDConfig:
     """Which distillation method, its loss terms (:class:`KDLossConfig`) and its graphs
-    (:class:`graph.GraphConfig`, the builder's own options and defaults)."""
+    (:class:`graph.GraphConfig`, the builder's own options and defaults).
+
+    Both dataclasses' defaults are ``kd=graphkd``'s; the loss term switches default to what
+    ``method`` uses (:data:`graphkd.core.methods.METHOD_TERMS`).
+    """
 
     name: str = MISSING
-    method: str = MISSING  # none | fitnet | logit | dsig | graphkd
+    method: str = MISSING  # one of graphkd.core.methods.METHODS
     # KD terms start after this many iterations (lets the running statistics warm up).
     start_iter: int = 0
-    loss: KDLossConfig = field(default_factory=KDLossConfig)
+    loss: KDLossConfig = field(default_factory=_loss_of_method)
     graph: GraphConfig = field(default_factory=GraphConfig)
+
+    def __post_init__(self) -> None:
+        if self.method != MISSING:
+            check_method(self.method)
 
 
 @dataclass
@@ -169,13 +187,20 @@ def synthetic_train_pages(style: str) -> int:
     return SYNTHETIC_TRAIN_PAGES.get(style, 96)
 
 
+if not OmegaConf.has_resolver("kd_term"):
+    OmegaConf.register_new_resolver("kd_term", method_uses)
 if not OmegaConf.has_resolver("data_tag"):
     OmegaConf.register_new_resolver("data_tag", data_tag)
 if not OmegaConf.has_resolver("synthetic_train_pages"):
     OmegaConf.register_new_resolver("synthetic_train_pages", synthetic_train_pages)
 
 
-def to_config(cfg: DictConfig | dict) -> DictConfig:
-    """Validate a resolved config (e.g. passed to worker processes) against the schema."""
-    schema = OmegaConf.structured(Config)
-    return OmegaConf.merge(schema, cfg)
+def to_config(cfg: DictConfig | dict) -> Config:
+    """The :class:`Config` dataclass tree of a resolved config (e.g. the dict passed to worker
+    processes), validated against the schema: the one conversion before the core builds models.
+
+    Raises:
+        ValueError: an unsupported option value (e.g. ``kd.method``, ``kd.graph.shrinkage``).
+        omegaconf.errors.ValidationError: an unknown key or a value of the wrong type.
+    """
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), cfg))

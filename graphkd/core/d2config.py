@@ -7,7 +7,7 @@ from :func:`detectors.config.get_detector_cfg`, solver, data) for a composed con
 from __future__ import annotations
 
 from detectron2.config import CfgNode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from detectors.config import get_detector_cfg
 
@@ -34,7 +34,7 @@ def detector_cfg(cfg: Config | DictConfig, role: str, data: DataSplits) -> CfgNo
         aspect_ratios=list(model.anchor_ratios or t.anchor_ratios),
         weights=model.weights,
         device=t.device,
-        test=OmegaConf.to_container(t.test, resolve=True),
+        test=t.test,  # InferenceSettings, or its DictConfig node
     )
     max_iter = t.teacher_max_iter if role == "teacher" else t.max_iter
     d2.DATASETS.TRAIN = (data.train,)

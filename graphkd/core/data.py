@@ -10,6 +10,8 @@ from omegaconf import DictConfig
 
 from detectors.datasets import DATASETS, dataset_root, register_coco_dataset, register_dataset
 
+from graphkd.core.config import DatasetConfig
+
 __all__ = ["DataSplits", "prepare_data"]
 
 
@@ -36,7 +38,7 @@ def _json_class_names(json_file: str) -> list[str]:
     return [c["name"] for c in sorted(cats, key=lambda c: c["id"])]
 
 
-def prepare_data(ds: DictConfig) -> DataSplits:
+def prepare_data(ds: DatasetConfig | DictConfig) -> DataSplits:
     """Register ``<name>_train`` / ``<name>_val`` (generating synthetic pages on first use)."""
     paths = (ds.train_json, ds.train_images, ds.val_json, ds.val_images)
     if ds.name in DATASETS and all(p is None for p in paths):

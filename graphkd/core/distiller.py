@@ -20,11 +20,9 @@ from detectors.roi_features import RoIFeatures, extract_roi_features
 from graph import GraphBuilder
 
 from graphkd.core.losses import KDLoss
+from graphkd.core.methods import METHODS, check_method, needs_graphs
 
 __all__ = ["METHODS", "Distiller", "build_graph_pair"]
-
-METHODS = ("none", "fitnet", "logit", "dsig", "graphkd")
-_GRAPH_METHODS = ("dsig", "graphkd")
 
 
 def build_graph_pair(
@@ -55,7 +53,7 @@ class Distiller(nn.Module):
         teacher: a detectron2 ``GeneralizedRCNN`` with the same classes, or None for ``none``.
         kd_loss: the KD terms (owns the student->teacher adapters).
         builder: the instance-graph builder (``dsig`` / ``graphkd``), else None.
-        method: one of :data:`METHODS`.
+        method: one of :data:`graphkd.core.methods.METHODS`.
         start_iter: KD terms are added from this iteration on (detector losses always).
     """
 
@@ -70,11 +68,10 @@ class Distiller(nn.Module):
         start_iter: int = 0,
     ) -> None:
         super().__init__()
-        if method not in METHODS:
-            raise ValueError(f"kd.method={method!r} is unknown; choose one of {METHODS}")
+        check_method(method)
         if method != "none" and (teacher is None or kd_loss is None):
             raise ValueError(f"kd.method={method!r} needs a teacher and a KD loss")
-        if method in _GRAPH_METHODS and builder is None:
+        if needs_graphs(method) and builder is None:
             raise ValueError(f"kd.method={method!r} needs a GraphBuilder")
         if teacher is not None:
             t_k, s_k = teacher.roi_heads.num_classes, student.roi_heads.num_classes
@@ -87,7 +84,7 @@ class Distiller(nn.Module):
         self.student = student
         self._teacher = (teacher,)  # a tuple hides it from nn.Module's registry (see above)
         self.kd_loss = kd_loss if method != "none" else None
-        self.builder = builder if method in _GRAPH_METHODS else None
+        self.builder = builder if needs_graphs(method) else None
         self.method = method
         self.start_iter = int(start_iter)
 

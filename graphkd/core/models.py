@@ -12,16 +12,17 @@ import os
 import torch
 from detectron2.config import CfgNode
 from detectron2.utils.env import seed_all_rng
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from detectors.build import build_detector, freeze, load_checkpoint
-from graph import GraphBuilder, GraphConfig
+from graph import GraphBuilder
 
 from graphkd.core.config import Config
 from graphkd.core.d2config import detector_cfg
 from graphkd.core.data import DataSplits
 from graphkd.core.distiller import Distiller
-from graphkd.core.losses import KDLoss, KDLossConfig
+from graphkd.core.losses import KDLoss
+from graphkd.core.methods import check_method, needs_graphs
 
 __all__ = ["build_distiller", "build_teacher", "teacher_command", "teacher_dir"]
 
@@ -64,35 +65,38 @@ def build_teacher(cfg: Config | DictConfig, data: DataSplits) -> torch.nn.Module
 
 
 def build_distiller(
-    cfg: Config | DictConfig, data: DataSplits, teacher: torch.nn.Module | None = None
+    cfg: Config, data: DataSplits, teacher: torch.nn.Module | None = None
 ) -> tuple[Distiller, CfgNode]:
     """Student (+ teacher, graph builder and KD losses unless ``kd=none``) and its d2 config.
 
-    ``teacher`` defaults to the frozen model loaded from ``cfg.teacher_checkpoint``.
+    ``cfg`` is the :class:`~graphkd.core.config.Config` dataclass tree
+    (:func:`~graphkd.core.config.to_config`): ``cfg.kd.loss`` (a :class:`~graphkd.core.losses.KDLossConfig`) and
+    ``cfg.kd.graph`` (a :class:`graph.GraphConfig`) go to :class:`KDLoss` and
+    :class:`graph.GraphBuilder` as they are. ``teacher`` defaults to the frozen model loaded from
+    ``cfg.teacher_checkpoint``.
     """
     s_cfg = detector_cfg(cfg, "student", data)
     seed_all_rng(cfg.trainer.seed)  # same student init for every kd method
     student = build_detector(s_cfg)
-    method = cfg.kd.method
+    method = check_method(cfg.kd.method)
     if method == "none":
         return Distiller(student, None, None, method="none"), s_cfg
     if teacher is None:
         teacher = build_teacher(cfg, data)
     channels = s_cfg.MODEL.FPN.OUT_CHANNELS
     t_channels = teacher.backbone.output_shape()["p2"].channels
-    loss_cfg = KDLossConfig.from_mapping(OmegaConf.to_container(cfg.kd.loss, resolve=True))
     kd_loss = KDLoss(
-        loss_cfg,
+        cfg.kd.loss,
         student_channels=channels,
         teacher_channels=t_channels,
         num_classes=len(data.classes),
     ).to(s_cfg.MODEL.DEVICE)
     builder = None
-    if method in ("dsig", "graphkd"):
+    if needs_graphs(method):
         builder = GraphBuilder(
             data.text_class_ids,
             len(data.classes),
-            GraphConfig.from_mapping(OmegaConf.to_container(cfg.kd.graph, resolve=True)),
+            cfg.kd.graph,
             teacher_channels=t_channels,
             student_channels=channels,
         ).to(s_cfg.MODEL.DEVICE)

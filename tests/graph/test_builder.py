@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import NUM_CLASSES, TEXT_CLASSES, synth_batch, synth_image
+from conftest import NUM_CLASSES, PAPER_GRAPH, TEXT_CLASSES, synth_batch, synth_image
 
 from graph import (
     EdgeType,
@@ -36,7 +36,7 @@ def _warm(gb, n=6, **kw):
 
 
 def test_teacher_and_student_graphs_are_aligned():
-    gb = _builder(student_channels=8)
+    gb = _builder(student_channels=8, **PAPER_GRAPH)
     _warm(gb, student_channels=8)
     inp = synth_batch(sizes=(40, 30, 25), channels=C, student_channels=8)
     t, s = gb.build_pair(**inp)
@@ -131,7 +131,7 @@ def test_dtypes(dtype):
 
 
 def test_edge_cases_empty_single_all_text_all_nontext():
-    gb = _builder()
+    gb = _builder(**PAPER_GRAPH)
     _warm(gb)
     empty = synth_image(0, channels=C)
     one = synth_image(1, channels=C, bg_frac=0.0)
@@ -350,7 +350,7 @@ def test_build_keeps_gradients_and_merges_text_instances():
 def test_build_plugs_vector_features_and_warms_up_statistics():
     """(N, D) features of any source; Euclidean edges until the statistics are ready."""
     gen = torch.Generator().manual_seed(0)
-    gb = GraphBuilder(TEXT_CLASSES, NUM_CLASSES, teacher_channels=6, merge=False)
+    gb = GraphBuilder(TEXT_CLASSES, NUM_CLASSES, teacher_channels=6, merge=False, **PAPER_GRAPH)
     classes = torch.arange(20) % NUM_CLASSES
     feats = torch.randn(20, 6, generator=gen)
     g = gb.build([feats], [torch.rand(20, 4, generator=gen)], [classes], update_stats=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import NUM_CLASSES, TEXT_CLASSES, synth_image
+from conftest import NUM_CLASSES, PAPER_GRAPH, TEXT_CLASSES, synth_image
 
 from graph import GraphBuilder
 from graph.examples.region_classification import (
@@ -47,7 +47,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def data():
-    gb = GraphBuilder(TEXT_CLASSES, NUM_CLASSES, teacher_channels=C, merge=False)
+    gb = GraphBuilder(TEXT_CLASSES, NUM_CLASSES, teacher_channels=C, merge=False, **PAPER_GRAPH)
     _tensors(gb, _pages(6, seed=0), update_stats=True)  # statistics warm-up
     return _tensors(gb, _pages(6, seed=0), False), _tensors(gb, _pages(3, seed=50), False)
 

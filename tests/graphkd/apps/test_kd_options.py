@@ -119,7 +119,9 @@ def test_text_only_page_keeps_step_a_nodes():
 def test_student_momentum_only_for_the_student():
     b = GraphBuilder([0], 2, teacher_channels=4, student_channels=4, student_momentum=0.05)
     assert b.teacher_stats.momentum is None and b.student_stats.momentum == 0.05
-    b = GraphBuilder([0], 2, teacher_channels=4, student_channels=4, momentum=0.1)
+    b = GraphBuilder(
+        [0], 2, teacher_channels=4, student_channels=4, momentum=0.1, student_momentum=None
+    )
     assert b.teacher_stats.momentum == b.student_stats.momentum == 0.1
 
 

@@ -91,3 +91,99 @@ def test_trainer_anchors_are_the_detector_defaults(overrides, sizes):
     assert ours.SIZES == [[s] for s in sizes]
     mine = _compose([*overrides, "trainer.anchor_sizes=[8,16,32,64,128]"])
     assert list(mine.trainer.anchor_sizes) == [8, 16, 32, 64, 128]  # still overridable
+
+
+# --- kd presets: the dataclass defaults are kd=graphkd's, presets name their departures ------
+
+# The loss and graph settings of kd=graphkd_paper (and, unused, of none / fitnet / logit).
+PAPER_LOSS = dict(
+    node_weight=1.0, adapter="always", text_only_weight=None, node_reduce="node",
+    bg_rois="mined", image_reduction="mean",
+)  # fmt: skip
+PAPER_GRAPH = dict(
+    descriptor="mean", shrinkage="ledoit_wolf", bg_topk=64, student_momentum=None,
+    merge_text_only=True,
+)  # fmt: skip
+DSIG_LOSS = dict(node_weight=0.5, node_mode="dsig", text_only_weight=None)
+DSIG_GRAPH = dict(
+    PAPER_GRAPH, bg_topk=None, split_mode="none", merge=False, edge_metric="cosine"
+)  # fmt: skip
+PRESETS = {  # kd preset -> (method, kd.loss departures, kd.graph departures)
+    "graphkd": ("graphkd", {}, {}),
+    "graphkd_paper": ("graphkd", PAPER_LOSS, PAPER_GRAPH),
+    "dsig": ("dsig", DSIG_LOSS, DSIG_GRAPH),
+    "none": ("none", PAPER_LOSS, PAPER_GRAPH),
+    "fitnet": ("fitnet", PAPER_LOSS, PAPER_GRAPH),
+    "logit": ("logit", dict(PAPER_LOSS, temperature=2.0), PAPER_GRAPH),
+}
+
+
+@pytest.mark.parametrize("kd", sorted(PRESETS))
+def test_kd_presets_are_the_defaults_plus_their_departures(kd):
+    """kd.loss / kd.graph of every preset, as the worker gets them (to_config): the dataclass
+    defaults with the preset's departures, loss terms switched on by the method's registry."""
+    from graph import GraphConfig
+    from graphkd.core.config import to_config
+    from graphkd.core.losses import KDLossConfig
+    from graphkd.core.methods import METHOD_TERMS
+
+    method, loss, graph = PRESETS[kd]
+    cfg = to_config(_compose([f"kd={kd}"]))
+    assert cfg.kd.name == kd and cfg.kd.method == method and cfg.kd.start_iter == 0
+    switches = {
+        t: t in METHOD_TERMS[method] for t in ("node", "edge", "struct", "logit", "box", "fpn")
+    }
+    assert cfg.kd.loss == KDLossConfig(**loss, **switches)
+    assert cfg.kd.graph == GraphConfig(**graph)
+    assert cfg.kd.loss.enabled_terms() == METHOD_TERMS[method]
+
+
+def test_kd_loss_switches_follow_the_method_unless_set():
+    cfg = _compose(["kd=graphkd", "kd.loss.logit=true", "kd.loss.struct=false"])
+    assert (cfg.kd.loss.node, cfg.kd.loss.struct, cfg.kd.loss.logit) == (True, False, True)
+    assert _compose(["kd=graphkd", "kd.method=dsig"]).kd.loss.struct is False
+
+
+def test_unknown_method_and_bad_shrinkage_fail_before_any_model():
+    from omegaconf import OmegaConf
+
+    from graphkd.core.config import to_config
+
+    cfg = _compose(["kd=graphkd", "kd.method=fancy"])
+    with pytest.raises(Exception, match=r"kd.method='fancy' is unknown; choose one of \('none'"):
+        OmegaConf.to_container(cfg, resolve=True)  # what launch_job does in the parent
+    cfg = _compose(["kd=graphkd", "kd.graph.shrinkage=ledoitwolf"])
+    with pytest.raises(ValueError, match="shrinkage='ledoitwolf' is not supported"):
+        to_config(OmegaConf.to_container(cfg, resolve=True))
+
+
+# kd.graph of a config_resolved.yaml written by the code before the defaults moved.
+OLD_RUN_CONFIG = """\
+kd:
+  name: graphkd_paper
+  method: graphkd
+  graph:
+    split_mode: gt
+    merge: true
+    merge_ratio: 1.0
+    edge_metric: mahalanobis
+    bg_threshold: 0.6
+    bg_topk: 64
+    self_loops_on_merged: false
+    shrinkage: ledoit_wolf
+    momentum: null
+    student_momentum: null
+    merge_text_only: true
+    descriptor: mean
+    min_samples: null
+"""
+
+
+def test_an_old_run_config_loads_its_own_graph_options(tmp_path):
+    from graph import GraphConfig
+    from graphkd.apps.artifacts import graph_config
+    from graphkd.apps.rundir import CONFIG_RESOLVED
+
+    (tmp_path / CONFIG_RESOLVED).write_text(OLD_RUN_CONFIG)
+    assert graph_config(run_dir=tmp_path) == ("graphkd_paper", GraphConfig(**PAPER_GRAPH))
+    assert graph_config("graphkd", tmp_path) == ("graphkd", GraphConfig())

@@ -9,13 +9,14 @@ from hypothesis import strategies as st
 
 from graph import GraphBuilder
 from graphkd.core.losses import KDLoss, KDLossConfig
+from test_losses import PAPER_GRAPH, PAPER_LOSS
 
 C, K = 6, 5  # channels; classes (0..2 text, 3..4 non-text, 5 = background)
 PRESETS = {
-    "graphkd": ({}, {}),
+    "graphkd": (PAPER_GRAPH, PAPER_LOSS),
     "dsig": (
-        dict(split_mode="none", merge=False, edge_metric="cosine"),
-        dict(node_mode="dsig", struct=False),
+        dict(PAPER_GRAPH, split_mode="none", merge=False, edge_metric="cosine"),
+        dict(PAPER_LOSS, node_mode="dsig", struct=False),
     ),
 }
 

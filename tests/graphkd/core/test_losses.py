@@ -25,8 +25,23 @@ from graphkd.core.losses import (
 )
 
 TEXT, NONTEXT, BG = 0, 1, 2
+# The settings these tests were written for: kd=graphkd_paper's (node loss on merged-node means,
+# mean over images, ...). KDLossConfig's and GraphConfig's defaults are kd=graphkd's.
+PAPER_LOSS = dict(
+    node_weight=1.0, adapter="always", text_only_weight=None, node_reduce="node",
+    bg_rois="mined", image_reduction="mean",
+)  # fmt: skip
+PAPER_GRAPH = dict(
+    descriptor="mean", shrinkage="ledoit_wolf", bg_topk=64, student_momentum=None,
+    merge_text_only=True,
+)  # fmt: skip
 C, HW = 2, 4  # node features are (n, C * HW), channel-major like x.flatten(1) of (n, C, 2, 2)
 D = C * HW
+
+
+def _cfg(**kw) -> KDLossConfig:
+    """A KDLossConfig with the tests' settings (PAPER_LOSS) and ``kw``."""
+    return KDLossConfig(**{**PAPER_LOSS, **kw})
 
 
 # --------------------------------------------------------------------------- graph helpers
@@ -255,7 +270,7 @@ def test_dsig_cosine_edge_loss_equals_dense_reference():
                 cos = F.cosine_similarity(x[i], x[j], dim=0)
                 assert torch.allclose(t.edge_sim[e], cos, atol=1e-6)
     # through KDLoss in the dsig configuration: the same edge term
-    cfg = KDLossConfig(node_mode="dsig", struct=False, edge_weight=3.0)
+    cfg = _cfg(node_mode="dsig", struct=False, edge_weight=3.0)
     out = KDLoss(cfg, student_channels=C, teacher_channels=C)(t, s)
     assert torch.allclose(out["loss_kd_edge"], 3.0 * want, rtol=1e-5)
 
@@ -321,9 +336,7 @@ ALL_ON = dict(logit=True, box=True, fpn=True)
 
 def test_zero_when_teacher_equals_student():
     t, s, _, _ = make_pair(TYPES, same=True)
-    out = KDLoss(KDLossConfig(**ALL_ON), student_channels=C, teacher_channels=C)(
-        t, s, **_extras(same=True)
-    )
+    out = KDLoss(_cfg(**ALL_ON), student_channels=C, teacher_channels=C)(t, s, **_extras(same=True))
     assert set(out) == {f"loss_kd_{k}" for k in ("node", "edge", "struct", "logit", "box", "fpn")}
     for name, v in out.items():
         assert v.abs() < 1e-6, name
@@ -332,7 +345,7 @@ def test_zero_when_teacher_equals_student():
 def test_gradients_reach_only_student_and_adapter():
     t, s, tl, sl = make_pair(TYPES)
     ex = _extras()
-    kd = KDLoss(KDLossConfig(**ALL_ON), student_channels=C, teacher_channels=C)
+    kd = KDLoss(_cfg(**ALL_ON), student_channels=C, teacher_channels=C)
     sum(kd(t, s, **ex).values()).backward()
     for x in sl:
         assert x.grad is not None and x.grad.abs().sum() > 0
@@ -350,8 +363,8 @@ def test_gradients_reach_only_student_and_adapter():
 def test_weights_and_switches():
     t, s, _, _ = make_pair(TYPES)
     ex = _extras()
-    base = KDLoss(KDLossConfig(**ALL_ON), student_channels=C, teacher_channels=C)(t, s, **ex)
-    cfg = KDLossConfig(**{**ALL_ON, "fpn": False}, edge_weight=2.0, logit_weight=0.5, struct=False)
+    base = KDLoss(_cfg(**ALL_ON), student_channels=C, teacher_channels=C)(t, s, **ex)
+    cfg = _cfg(**{**ALL_ON, "fpn": False}, edge_weight=2.0, logit_weight=0.5, struct=False)
     out = KDLoss(cfg, student_channels=C, teacher_channels=C)(t, s, **ex)
     assert "loss_kd_struct" not in out and "loss_kd_fpn" not in out
     assert torch.allclose(out["loss_kd_edge"], 2 * base["loss_kd_edge"])
@@ -360,7 +373,7 @@ def test_weights_and_switches():
     assert torch.allclose(out["loss_kd_box"], base["loss_kd_box"])
     # text-node scaling moves only the node term
     out2 = KDLoss(
-        KDLossConfig(**ALL_ON, node_type_scale=(2.0, 1.0, 1.0)),
+        _cfg(**ALL_ON, node_type_scale=(2.0, 1.0, 1.0)),
         student_channels=C,
         teacher_channels=C,
     )(t, s, **ex)
@@ -368,7 +381,7 @@ def test_weights_and_switches():
     for k in ("loss_kd_edge", "loss_kd_struct", "loss_kd_logit", "loss_kd_box", "loss_kd_fpn"):
         assert torch.equal(out2[k], base[k])
     # graph terms off: no graphs needed
-    only_logit = KDLoss(KDLossConfig(node=False, edge=False, struct=False, logit=True))(**ex)
+    only_logit = KDLoss(_cfg(node=False, edge=False, struct=False, logit=True))(**ex)
     assert set(only_logit) == {"loss_kd_logit"}
 
 
@@ -377,14 +390,14 @@ def test_missing_inputs_are_clear():
         KDLoss()()
     t, s, _, _ = make_pair(TYPES)
     with pytest.raises(ValueError, match="'logit'"):
-        KDLoss(KDLossConfig(logit=True), student_channels=C, teacher_channels=C)(t, s)
+        KDLoss(_cfg(logit=True), student_channels=C, teacher_channels=C)(t, s)
 
 
 def test_empty_graphs_give_connected_zero():
     # 0-node and 1-node graphs: no edges -> edge/struct are a connected zero; the single node
     # still has a (finite) node term.
     t, s, _, sl = make_pair([[], [TEXT]])
-    kd = KDLoss(KDLossConfig(), student_channels=C, teacher_channels=C)
+    kd = KDLoss(_cfg(), student_channels=C, teacher_channels=C)
     out = kd(t, s)
     for name in ("loss_kd_edge", "loss_kd_struct"):
         assert out[name].item() == 0.0 and out[name].grad_fn is not None, name
@@ -394,7 +407,7 @@ def test_empty_graphs_give_connected_zero():
     assert kd.adapter.conv.weight.grad is not None
     # only empty graphs: every term is a zero that still reaches the student and the adapter
     t, s, _, sl = make_pair([[], []])
-    kd = KDLoss(KDLossConfig(), student_channels=C, teacher_channels=C)
+    kd = KDLoss(_cfg(), student_channels=C, teacher_channels=C)
     out = kd(t, s)
     for name, v in out.items():
         assert v.item() == 0.0 and v.grad_fn is not None, name
@@ -425,7 +438,7 @@ def test_empty_images_do_not_dilute_the_average():
 
 def test_non_finite_raises_naming_the_term():
     t, s, _, _ = make_pair(TYPES)
-    kd = KDLoss(KDLossConfig(), student_channels=C, teacher_channels=C)
+    kd = KDLoss(_cfg(), student_channels=C, teacher_channels=C)
     bad = t.clone()
     bad.edge_sim = t.edge_sim.clone()
     bad.edge_sim[0] = float("nan")
@@ -504,7 +517,7 @@ def test_fpn_loss_and_adapters():
     with pytest.raises(ValueError, match="ChannelAdapter"):
         fpn_feature_loss(sf, tf)
     kd = KDLoss(
-        KDLossConfig(node=False, edge=False, struct=False, fpn=True),
+        _cfg(node=False, edge=False, struct=False, fpn=True),
         student_fpn_channels=4,
         teacher_fpn_channels=6,
     )
@@ -555,9 +568,10 @@ def test_with_graph_builder(kd):
     k, c_t, c_s = 5, 8, 4
     if kd == "graphkd":
         builder = GraphBuilder(
-            text_classes=[0, 1, 2], num_classes=k, teacher_channels=c_t, student_channels=c_s
-        )
-        cfg = KDLossConfig()
+            text_classes=[0, 1, 2], num_classes=k, teacher_channels=c_t, student_channels=c_s,
+            **PAPER_GRAPH,
+        )  # fmt: skip
+        cfg = _cfg()
     else:
         builder = GraphBuilder(
             num_classes=k,
@@ -566,8 +580,9 @@ def test_with_graph_builder(kd):
             split_mode="none",
             merge=False,
             edge_metric="cosine",
+            **PAPER_GRAPH,
         )
-        cfg = KDLossConfig(node_mode="dsig", struct=False)
+        cfg = _cfg(node_mode="dsig", struct=False)
     t_feats, s_feats, boxes, gt_classes, gt_instance, bg_prob = _builder_inputs(c_t=c_t, c_s=c_s)
     teacher, student = builder.build_pair(
         t_feats, s_feats, boxes, gt_classes, gt_instance, teacher_bg_prob=bg_prob
@@ -591,7 +606,7 @@ def test_with_graph_builder(kd):
 def test_kdloss_on_cuda_matches_cpu():
     t, s, _, _ = make_pair(TYPES + [[], [BG]])
     ex = _extras()
-    kd = KDLoss(KDLossConfig(**ALL_ON), student_channels=C, teacher_channels=C)
+    kd = KDLoss(_cfg(**ALL_ON), student_channels=C, teacher_channels=C)
     cpu = kd(t, s, **ex)
     dev = torch.device("cuda")
     ex_dev = {
