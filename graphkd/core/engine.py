@@ -13,7 +13,7 @@ import itertools
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 from detectron2.config import CfgNode
@@ -180,6 +180,28 @@ def train(
     ddp_model = create_ddp_model(
         model, broadcast_buffers=False, find_unused_parameters=True, **ddp_kwargs
     )
+    sampler, loader = _train_loader(d2cfg)
+    trainer_cls = AMPTrainer if d2cfg.SOLVER.AMP.ENABLED and on_gpu else SimpleTrainer
+    trainer = trainer_cls(ddp_model, loader, optimizer)
+    # The trainer's state holds the iteration, the optimizer and the LR scheduler hook.
+    # Atomic saves; resume falls back to the previous checkpoint when the last is unreadable.
+    checkpointer = RunCheckpointer(model, output_dir, trainer=trainer)
+    trainer.register_hooks(
+        _train_hooks(d2cfg, output_dir, scheduler, checkpointer, eval_model, log_period)
+    )
+    start_iter = _resume(checkpointer, trainer, output_dir, resume, max_iter)
+    if start_iter >= max_iter:
+        logger.info("Training already finished (%d/%d iterations)", start_iter, max_iter)
+        return model
+    # The loader's iterator is created at the first step, after this: skip the consumed images.
+    # TrainingSampler shards one seeded stream over ranks, so each rank skips its own share.
+    sampler.skip = start_iter * (int(d2cfg.SOLVER.IMS_PER_BATCH) // comm.get_world_size())
+    trainer.train(start_iter, max_iter)
+    return model
+
+
+def _train_loader(d2cfg: CfgNode) -> tuple[SkipSampler, Iterable[list[dict]]]:
+    """The training data loader of ``d2cfg`` and its :class:`SkipSampler` (for resuming)."""
     dataset = get_detection_dataset_dicts(
         d2cfg.DATASETS.TRAIN, filter_empty=d2cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
     )
@@ -192,27 +214,41 @@ def train(
     loader = build_detection_train_loader(
         d2cfg, dataset=dataset, sampler=sampler, mapper=mapper, seed=d2cfg.SEED
     )
-    trainer_cls = AMPTrainer if d2cfg.SOLVER.AMP.ENABLED and on_gpu else SimpleTrainer
-    trainer = trainer_cls(ddp_model, loader, optimizer)
-    # The trainer's state holds the iteration, the optimizer and the LR scheduler hook.
-    # Atomic saves; resume falls back to the previous checkpoint when the last is unreadable.
-    checkpointer = RunCheckpointer(model, output_dir, trainer=trainer)
+    return sampler, loader
+
+
+def _train_hooks(
+    d2cfg: CfgNode,
+    output_dir: str,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    checkpointer: RunCheckpointer,
+    eval_model: nn.Module | None,
+    log_period: int,
+) -> list[hooks.HookBase | None]:
+    """The trainer's hooks, in order: RNG reseeding, timing, LR schedule, validation (with
+    ``eval_model``), periodic checkpoints and log writers (these two on rank 0 only)."""
     main = comm.is_main_process()
-    trainer.register_hooks(
-        [
-            StepSeed(d2cfg.SEED),
-            hooks.IterationTimer(),
-            hooks.LRScheduler(scheduler=scheduler),
-            # Before the checkpointer: a checkpoint then holds the best AP up to its iteration.
-            *(eval_hooks(eval_model, d2cfg, output_dir) if eval_model is not None else []),
-            hooks.PeriodicCheckpointer(checkpointer, d2cfg.SOLVER.CHECKPOINT_PERIOD)
-            if main
-            else None,
-            hooks.PeriodicWriter(_writers(output_dir, max_iter), period=log_period)
-            if main
-            else None,
-        ]
-    )
+    max_iter = int(d2cfg.SOLVER.MAX_ITER)
+    return [
+        StepSeed(d2cfg.SEED),
+        hooks.IterationTimer(),
+        hooks.LRScheduler(scheduler=scheduler),
+        # Before the checkpointer: a checkpoint then holds the best AP up to its iteration.
+        *(eval_hooks(eval_model, d2cfg, output_dir) if eval_model is not None else []),
+        hooks.PeriodicCheckpointer(checkpointer, d2cfg.SOLVER.CHECKPOINT_PERIOD) if main else None,
+        hooks.PeriodicWriter(_writers(output_dir, max_iter), period=log_period) if main else None,
+    ]
+
+
+def _resume(
+    checkpointer: RunCheckpointer,
+    trainer: SimpleTrainer,
+    output_dir: str,
+    resume: bool,
+    max_iter: int,
+) -> int:
+    """The iteration to start from: after the last checkpoint when resuming, else 0. The
+    training log is cut to match."""
     start_iter = 0
     if resume and checkpointer.has_checkpoint():
         checkpointer.resume_or_load("", resume=True)
@@ -222,16 +258,9 @@ def train(
         )
     # The log must end where the weights do: drop what was logged after them. Not after a
     # finished run: its log ends with the final evaluation, logged at iteration max_iter.
-    if main and start_iter < max_iter:
+    if comm.is_main_process() and start_iter < max_iter:
         repair_train_log(os.path.join(output_dir, TRAIN_LOG), start_iter)
-    if start_iter >= max_iter:
-        logger.info("Training already finished (%d/%d iterations)", start_iter, max_iter)
-        return model
-    # The loader's iterator is created at the first step, after this: skip the consumed images.
-    # TrainingSampler shards one seeded stream over ranks, so each rank skips its own share.
-    sampler.skip = start_iter * (int(d2cfg.SOLVER.IMS_PER_BATCH) // comm.get_world_size())
-    trainer.train(start_iter, max_iter)
-    return model
+    return start_iter
 
 
 def evaluate(model: nn.Module, d2cfg: CfgNode, dataset_name: str, output_dir: str | None) -> dict:
