@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from pathlib import Path
 
 import torch
@@ -158,49 +159,14 @@ def write_model_card(run_dir: str | os.PathLike) -> Path:
     resolved = run_dir / CONFIG_RESOLVED
     cfg = OmegaConf.load(resolved) if resolved.is_file() else None
     metrics = json.loads((run_dir / METRICS).read_text()) if (run_dir / METRICS).is_file() else {}
-    classes, text_classes, _ = read_classes(run_dir) or ([], [], {})
 
     def sel(key: str, default=None):
         return OmegaConf.select(cfg, key, default=default) if cfg is not None else default
 
     student = sel("pair.student.backbone") or s_cfg.MODEL.BACKBONE.get("ARCH", "") or "?"
     kd = sel("kd.method", metrics.get("kd", "?"))
-    teacher_ckpt = sel("teacher_checkpoint")
-    teacher_metrics = Path(teacher_ckpt).parent / METRICS if teacher_ckpt else None
-    teacher_ap = None
-    if kd != "none" and teacher_metrics is not None and teacher_metrics.is_file():
-        teacher_ap = json.loads(teacher_metrics.read_text()).get("AP")
-    teacher = (
-        "none (baseline)"
-        if kd == "none"
-        else f"{sel('pair.teacher.backbone', '?')}-FPN, `{teacher_ckpt}`, AP {_fmt(teacher_ap)}"
-    )
-    per_class = metrics.get("per_class") or {}
-    test = inference_settings(s_cfg)
+    rows = _card_rows(run_dir, s_cfg, sel, metrics, student, kd)
     stock = is_stock_config(s_cfg)
-    latency = metrics.get("latency_s")
-    rows = [
-        ("task", "document layout detection (boxes): detectron2 Faster R-CNN + FPN"),
-        ("student", f"{student}-FPN ({s_cfg.MODEL.FPN.OUT_CHANNELS}-channel FPN), "
-                    f"{_fmt((metrics.get('params') or 0) / 1e6)} M parameters"),  # fmt: skip
-        ("dataset", f"{sel('dataset.name', '?')} (AP on its val split)"),
-        ("classes", ", ".join(f"{i} {c}" for i, c in enumerate(classes))),
-        ("text classes", ", ".join(text_classes) or "n/a"),
-        ("AP / AP50 / AP75", " / ".join(_fmt(metrics.get(k)) for k in ("AP", "AP50", "AP75"))),
-        ("AP per class", ", ".join(f"{c} {_fmt(v)}" for c, v in per_class.items()) or "n/a"),
-        ("latency", f"{_fmt(latency * 1e3 if latency else None, 0)} ms per page (model time "
-                    f"during evaluation, {sel('trainer.device', 'cpu')}, batch 1)"),  # fmt: skip
-        ("teacher", teacher),
-        ("method", f"kd={sel('kd.name', kd)}: {_METHODS.get(kd, kd)}"),
-        ("training", f"{sel('trainer.max_iter', '?')} iterations, batch "
-                     f"{sel('trainer.ims_per_batch', '?')}, lr {sel('trainer.base_lr', '?')}, "
-                     f"seed {sel('trainer.seed', '?')}"),  # fmt: skip
-        ("input", f"{s_cfg.INPUT.FORMAT} uint8 page, resized to short side "
-                  f"{s_cfg.INPUT.MIN_SIZE_TEST} (long side <= {s_cfg.INPUT.MAX_SIZE_TEST})"),
-        ("test-time settings", f"{test.pre_nms_topk} proposals per level before NMS, "
-                               f"{test.post_nms_topk} after, {test.detections_per_image} "
-                               f"detections per page, score >= {test.score_thresh}"),
-    ]  # fmt: skip
     load = (
         _LOAD_STOCK
         if stock
@@ -232,6 +198,55 @@ def write_model_card(run_dir: str | os.PathLike) -> Path:
     path = run_dir / MODEL_CARD
     write_text(path, text + "\n")
     return path
+
+
+def _teacher_row(sel: Callable[..., Any], kd: str) -> str:
+    """The model card's teacher: backbone, checkpoint and AP (its run's metrics), or none."""
+    if kd == "none":
+        return "none (baseline)"
+    teacher_ckpt = sel("teacher_checkpoint")
+    teacher_metrics = Path(teacher_ckpt).parent / METRICS if teacher_ckpt else None
+    teacher_ap = None
+    if teacher_metrics is not None and teacher_metrics.is_file():
+        teacher_ap = json.loads(teacher_metrics.read_text()).get("AP")
+    return f"{sel('pair.teacher.backbone', '?')}-FPN, `{teacher_ckpt}`, AP {_fmt(teacher_ap)}"
+
+
+def _card_rows(
+    run_dir: Path,
+    s_cfg: CfgNode,
+    sel: Callable[..., Any],
+    metrics: Mapping[str, Any],
+    student: str,
+    kd: str,
+) -> list[tuple[str, str]]:
+    """The model card's table: ``(field, value)`` rows (``sel``: a key of the run's config)."""
+    classes, text_classes, _ = read_classes(run_dir) or ([], [], {})
+    per_class = metrics.get("per_class") or {}
+    test = inference_settings(s_cfg)
+    latency = metrics.get("latency_s")
+    return [
+        ("task", "document layout detection (boxes): detectron2 Faster R-CNN + FPN"),
+        ("student", f"{student}-FPN ({s_cfg.MODEL.FPN.OUT_CHANNELS}-channel FPN), "
+                    f"{_fmt((metrics.get('params') or 0) / 1e6)} M parameters"),  # fmt: skip
+        ("dataset", f"{sel('dataset.name', '?')} (AP on its val split)"),
+        ("classes", ", ".join(f"{i} {c}" for i, c in enumerate(classes))),
+        ("text classes", ", ".join(text_classes) or "n/a"),
+        ("AP / AP50 / AP75", " / ".join(_fmt(metrics.get(k)) for k in ("AP", "AP50", "AP75"))),
+        ("AP per class", ", ".join(f"{c} {_fmt(v)}" for c, v in per_class.items()) or "n/a"),
+        ("latency", f"{_fmt(latency * 1e3 if latency else None, 0)} ms per page (model time "
+                    f"during evaluation, {sel('trainer.device', 'cpu')}, batch 1)"),  # fmt: skip
+        ("teacher", _teacher_row(sel, kd)),
+        ("method", f"kd={sel('kd.name', kd)}: {_METHODS.get(kd, kd)}"),
+        ("training", f"{sel('trainer.max_iter', '?')} iterations, batch "
+                     f"{sel('trainer.ims_per_batch', '?')}, lr {sel('trainer.base_lr', '?')}, "
+                     f"seed {sel('trainer.seed', '?')}"),  # fmt: skip
+        ("input", f"{s_cfg.INPUT.FORMAT} uint8 page, resized to short side "
+                  f"{s_cfg.INPUT.MIN_SIZE_TEST} (long side <= {s_cfg.INPUT.MAX_SIZE_TEST})"),
+        ("test-time settings", f"{test.pre_nms_topk} proposals per level before NMS, "
+                               f"{test.post_nms_topk} after, {test.detections_per_image} "
+                               f"detections per page, score >= {test.score_thresh}"),
+    ]  # fmt: skip
 
 
 _LOAD_STOCK = """Stock detectron2 (no GraphKD needed); pass BGR pages (e.g. `cv2.imread`):
