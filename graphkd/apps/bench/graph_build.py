@@ -128,7 +128,8 @@ def warm_builder(channels: int, batch: int, gen: torch.Generator) -> GraphBuilde
         TEXT_CLASSES, NUM_CLASSES, teacher_channels=channels, student_channels=channels,
         # As naive_image: every bg RoI above the threshold, channel-mean descriptors, only text
         # clusters merged (the kd=graphkd_paper graph).
-        bg_topk=None, descriptor="mean", merge_text_only=True,
+        bg_topk=None, descriptor="mean", merge_text_only=True, shrinkage="ledoit_wolf",
+        student_momentum=None,
     )  # fmt: skip
     for _ in range(8):
         gb.build_pair(**synth_batch(batch, 256, channels, gen))

@@ -141,6 +141,7 @@ def _graphs(opts: DictConfig, data, splits: dict[str, list]) -> tuple:
         num_classes=len(data.classes),
         teacher_channels=splits["train"][0][0].shape[1],
         descriptor=opts.descriptor,
+        shrinkage="ledoit_wolf",  # the shrinkage its results were measured with
         merge=False,
     )
     geometry, topk = opts.geometry, opts.topk
