@@ -128,6 +128,20 @@ def _annotations(blocks: list[tuple[int, Box]], image_id: int, first_id: int) ->
     return anns
 
 
+def _write_pages(
+    img_dir: Path, jobs: list, workers: int, image_format: str
+) -> tuple[list[dict], list[dict]]:
+    """Render the jobs into ``img_dir/NNNNNN.<fmt>``; returns their COCO images and
+    annotations (ids 1.. in page order)."""
+    images, annotations = [], []
+    for i, (data, blocks, w, h) in enumerate(_pages(jobs, workers)):
+        name = f"{i:06d}.{image_format}"
+        (img_dir / name).write_bytes(data)
+        images.append({"id": i + 1, "file_name": name, "width": w, "height": h})
+        annotations += _annotations(blocks, i + 1, len(annotations) + 1)
+    return images, annotations
+
+
 def generate_synthetic(
     out_dir: str | os.PathLike,
     num_pages: int,
@@ -164,17 +178,12 @@ def generate_synthetic(
     out = Path(out_dir)
     img_dir = out / split
     img_dir.mkdir(parents=True, exist_ok=True)
-    images, annotations = [], []
     jobs = [
         (int(seed), i, int(image_size), split, bool(noise), image_format, style)
         for i in range(int(num_pages))
     ]
     t0 = time.perf_counter()
-    for i, (data, blocks, w, h) in enumerate(_pages(jobs, workers)):
-        name = f"{i:06d}.{image_format}"
-        (img_dir / name).write_bytes(data)
-        images.append({"id": i + 1, "file_name": name, "width": w, "height": h})
-        annotations += _annotations(blocks, i + 1, len(annotations) + 1)
+    images, annotations = _write_pages(img_dir, jobs, workers, image_format)
     info = {"description": "GraphKD synthetic document pages (PubLayNet classes)",
             "generator_version": GENERATOR_VERSION, "seed": int(seed), "split": split,
             "image_size": int(image_size), **style_info(style)}  # fmt: skip
