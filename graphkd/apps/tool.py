@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -121,8 +122,11 @@ def compose_tool(name: str, argv: Sequence[str]) -> DictConfig:
     """Tool ``name``'s options composed with ``argv`` (SystemExit naming a bad key or value)."""
     overrides = _as_lists(_SCHEMAS[name], argv)
     try:
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        if GlobalHydra.instance().is_initialized():  # inside a running app (search path: configs/)
             cfg = compose(config_name=name, overrides=overrides)
+        else:
+            with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+                cfg = compose(config_name=name, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as e:
         cause = f" ({e.__cause__})" if e.__cause__ is not None else ""
         raise SystemExit(f"error: {e}{cause}\n(see --help)") from None
