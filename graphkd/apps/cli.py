@@ -15,6 +15,7 @@ from pathlib import Path
 import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
@@ -52,7 +53,9 @@ logger = logging.getLogger("graphkd")
 
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
     """``configs/config.yaml`` composed with ``overrides``, as the CLIs do, from library code
-    (Hydra's compose API; not inside a running Hydra app)."""
+    (Hydra's compose API), also inside a running Hydra app such as a tool's command line."""
+    if GlobalHydra.instance().is_initialized():  # the app's search path starts at CONFIG_DIR
+        return compose(config_name="config", overrides=list(overrides))
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides))
 
