@@ -54,7 +54,7 @@ _BASE_CONFIG = resources.files("detectron2") / "model_zoo" / "configs" / "Base-R
 
 @dataclass
 class InferenceSettings:
-    """Test-time settings of a Faster R-CNN, with defaults for pages (documented in the README).
+    """Test-time settings of a Faster R-CNN, with defaults for pages (docs/deployment.md).
 
     A page has tens of regions, not COCO's hundreds of objects: 300 RPN proposals after NMS keep
     the AP of detectron2's 1000 (measured: demo teacher and a 200-iteration student; 100 keep

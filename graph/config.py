@@ -73,8 +73,8 @@ class OptionsMixin:
 class GraphConfig(OptionsMixin):
     """How :class:`graph.GraphBuilder` plans nodes and edges (see its docstring for each option).
 
-    The defaults are ``kd=graphkd``'s (chosen by measurement, see the README); ``kd=graphkd_paper``
-    and ``kd=dsig`` name their departures from them.
+    The defaults are ``kd=graphkd``'s (chosen by measurement, see docs/experiments.md);
+    ``kd=graphkd_paper`` and ``kd=dsig`` name their departures from them.
 
     Attributes:
         split_mode: text / non-text split: "gt", "covariance" (LDA rule on the running

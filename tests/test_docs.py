@@ -289,7 +289,7 @@ def test_readme_four_commands_run_on_a_tiny_coco_set(tmp_path):
 
 # ------------------------------------------------------------ (d) generated content
 def test_configuration_reference_is_current():
-    from graphkd.apps.doc_tables import CONFIG_DOC, config_reference
+    from graphkd.apps.config_reference import CONFIG_DOC, config_reference
 
     assert CONFIG_DOC.read_text() == config_reference(), (
         "docs/configuration.md is out of date: run `python scripts/doc_tables.py what=config`"

@@ -1,45 +1,38 @@
-"""The docs' generated tables: the configuration reference and the results tables.
+"""The docs' generated tables: the results tables, and the tool that also writes the
+configuration reference (:mod:`graphkd.apps.config_reference`).
 
 Every number in ``docs/results.md`` and the README's headline table comes from files a command
-wrote, never from typing:
+wrote, never from typing. The results tables are read from the demo's output folder
+(``<demo>/runs/<kd>/seed<N>/metrics.json``, the teacher's ``metrics.json``,
+``<demo>/real_pages/<model>/metrics.json``) and a ``scripts/bench_latency.py`` JSON, and written
+between ``<!-- BEGIN doc_tables:<name> {spec} -->`` / ``<!-- END doc_tables:<name> -->``
+markers. Each table carries a record line (commit, command, config hash); ``spec`` holds the
+Hydra overrides the hash was computed from, so :func:`stale_tables` can recompute it with
+today's defaults and name every table that no longer matches.
 
-- ``docs/configuration.md`` is generated from the Hydra schema (the ``graphkd.core.config``
-  dataclasses, their field comments) and the presets in ``configs/``.
-- The results tables are read from the demo's output folder
-  (``<demo>/runs/<kd>/seed<N>/metrics.json``, the teacher's ``metrics.json``,
-  ``<demo>/real_pages/<model>/metrics.json``) and a ``scripts/bench_latency.py`` JSON, and
-  written between ``<!-- BEGIN doc_tables:<name> {spec} -->`` / ``<!-- END doc_tables:<name> -->``
-  markers. Each table carries a record line (commit, command, config hash); ``spec`` holds the
-  Hydra overrides the hash was computed from, so :func:`stale_tables` can recompute it with
-  today's defaults and name every table that no longer matches.
-
-``python scripts/doc_tables.py what=config`` / ``what=results demo=outputs/demo ...``.
+``python scripts/doc_tables.py what=config`` / ``what=results demo=outputs/demo ...`` /
+``what=check``.
 """
 
 from __future__ import annotations
 
-import ast
-import dataclasses
 import hashlib
-import inspect
 import json
 import re
 import subprocess
-import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from graphkd.apps.config_reference import CONFIG_DOC, config_reference
 from graphkd.apps.tool import register_tool, run_tool
 
 __all__ = [
     "DocTablesConfig",
     "config_hash",
-    "config_reference",
     "demo_tables",
     "latency_table",
     "normalized_config",
@@ -51,13 +44,11 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS_DOC = REPO / "docs" / "results.md"
-CONFIG_DOC = REPO / "docs" / "configuration.md"
 README = REPO / "README.md"
 
 # Keys that say where a run lives or how it was started, not what it computes.
 VOLATILE = ("outputs", "run_dir", "overrides", "trainer.resume")
 OUTPUTS_PLACEHOLDER = "<outputs>"
-GROUPS = ("dataset", "pair", "kd", "trainer")
 BLOCK = re.compile(
     r"<!-- BEGIN doc_tables:(?P<name>[\w-]+)(?: (?P<spec>\{.*?\}))? -->\n"
     r"(?P<body>.*?)<!-- END doc_tables:(?P=name) -->",
@@ -150,246 +141,6 @@ def git_commit(repo: Path = REPO) -> str:
     ).stdout.strip()
     head = run("rev-parse", "--short", "HEAD") or "unknown"
     return head + ("+dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
-
-
-# ------------------------------------------------------------- configuration reference
-# Meanings of the schema fields that carry no comment of their own (a comment on the field in
-# its dataclass takes precedence: move a meaning there and drop it here).
-UNDOCUMENTED = {
-    "Config.outputs": "Root folder of everything a run writes (runs, teachers, synthetic pages).",
-    "Config.overrides": "Filled at run time: the command-line overrides of the job.",
-    "DatasetConfig.name": "Registered dataset name; a known name brings its classes and layout.",
-    "DatasetConfig.classes": "Class names in id order (null: the known dataset's, or the json's).",
-    "DatasetConfig.text_classes": "Classes that are text nodes of the graph (the rest non-text).",
-    "DatasetConfig.train_json": "COCO json of the training split (relative to root).",
-    "DatasetConfig.train_images": "Image folder of the training split.",
-    "DatasetConfig.val_json": "COCO json of the evaluation split.",
-    "DatasetConfig.val_images": "Image folder of the evaluation split.",
-    "DatasetConfig.num_train": "Synthetic pages in the training split.",
-    "DatasetConfig.num_val": "Synthetic pages in the val split.",
-    "DatasetConfig.page_size": "Synthetic page height in pixels.",
-    "DatasetConfig.data_seed": "Seed of the synthetic page generator (page i is the same for any count).",
-    "PairConfig.name": "Preset name; part of the run directory.",
-    "ModelConfig.backbone": "R18, R34, R50, R101, R152, MNV2 (MobileNetV2) or EB0 (EfficientNet-B0).",
-    "ModelConfig.anchor_sizes": "This model's own anchor sizes (null: the trainer's).",
-    "ModelConfig.anchor_ratios": "This model's own anchor aspect ratios (null: the trainer's).",
-    "KDConfig.name": "Preset name; part of the run directory.",
-    "KDLossConfig.node": "Node term: MSE between adapted student and teacher RoI features.",
-    "KDLossConfig.node_weight": "Weight of the node term.",
-    "KDLossConfig.edge": "Edge term: MSE between teacher and student edge similarities.",
-    "KDLossConfig.edge_weight": "Weight of the edge term.",
-    "KDLossConfig.struct": "Structure term: KL between the nodes' neighbour distributions.",
-    "KDLossConfig.struct_weight": "Weight of the structure term.",
-    "KDLossConfig.logit": "RoI classification logit KD (KL with temperature).",
-    "KDLossConfig.logit_weight": "Weight of the logit term.",
-    "KDLossConfig.box": "RoI box-regression KD (smooth L1 to the teacher's deltas, fg RoIs).",
-    "KDLossConfig.box_weight": "Weight of the box term.",
-    "KDLossConfig.fpn": "FPN feature MSE (FitNet).",
-    "KDLossConfig.fpn_weight": "Weight of the FPN term.",
-    "KDLossConfig.text_weight_clip": "Clip range of the text node weight N_nontext / N_text.",
-    "KDLossConfig.fpn_levels": "FPN levels of the FPN term.",
-    "KDLossConfig.check_finite": "Stop with an error naming the term and iteration on NaN / Inf.",
-    "TrainerConfig.device": "cpu or cuda.",
-    "TrainerConfig.num_workers_cpu": "gloo processes on CPU (detectron2's launch).",
-    "TrainerConfig.num_machines": "Machines of a multi-machine job.",
-    "TrainerConfig.machine_rank": "This machine's rank in a multi-machine job.",
-    "TrainerConfig.dist_url": "Rendezvous URL of distributed training (auto: a free local port).",
-    "TrainerConfig.ims_per_batch": "Images per batch, all processes together.",
-    "TrainerConfig.base_lr": "SGD learning rate after warm-up.",
-    "TrainerConfig.momentum": "SGD momentum.",
-    "TrainerConfig.weight_decay": "SGD weight decay.",
-    "TrainerConfig.max_iter": "Training iterations of a student.",
-    "TrainerConfig.teacher_max_iter": "Training iterations of the teacher.",
-    "TrainerConfig.warmup_iters": "Linear learning-rate warm-up iterations.",
-    "TrainerConfig.min_size": "Short side of the training and test images, in pixels.",
-    "TrainerConfig.max_size": "Upper bound of the long side, in pixels.",
-    "TrainerConfig.rois_per_image": "RoIs sampled per image by the RoI heads (the graph's nodes).",
-    "TrainerConfig.anchor_ratios": "Anchor aspect ratios (height / width) of both models.",
-    "TrainerConfig.checkpoint_period": "Iterations between checkpoints (resume points).",
-    "TrainerConfig.eval_period": "Iterations between val evaluations (0: only at the end).",
-    "TrainerConfig.log_period": "Iterations between train-log records.",
-    "TrainerConfig.dataloader_workers": "Data-loader worker processes.",
-    "TrainerConfig.seed": "Seed of initialisation, data order and RoI sampling.",
-    "TrainerConfig.resume": "Continue from the run directory's last checkpoint.",
-    "TrainerConfig.amp": "Mixed precision (CUDA); graph and KD terms stay fp32.",
-    "TrainerConfig.clip_grad": "Gradient-norm clipping (0: off).",
-}
-GROUP_ABOUT = {
-    "pair": "Teacher and student detectors (Faster R-CNN + FPN): backbones and initialisation.",
-    "trainer": "Schedule, image size, FPN width, processes, seed, resume and test-time settings.",
-}
-
-
-def _comments(source: str) -> dict[int, str]:
-    """line number (1-based) -> comment text of every ``#`` comment in ``source``."""
-    import io
-    import tokenize
-
-    toks = tokenize.generate_tokens(io.StringIO(source).readline)
-    return {
-        t.start[0]: t.string.lstrip("#").strip()
-        for t in toks
-        if t.type == tokenize.COMMENT and not re.match(r"#\s*(type:|noqa|fmt:)", t.string)
-    }
-
-
-def _docstring_attributes(cls: type) -> dict[str, str]:
-    """``name -> text`` of the ``Attributes:`` section of a Google-style class docstring (an
-    entry ``a, b: text`` documents both)."""
-    doc = inspect.getdoc(cls) or ""
-    if "Attributes:" not in doc:
-        return {}
-    out: dict[str, str] = {}
-    names: list[str] = []
-    for line in doc.split("Attributes:", 1)[1].splitlines():
-        m = re.match(r"^ {4}([\w, ]+):\s*(.*)$", line)
-        if m:
-            names = [n.strip() for n in m[1].split(",")]
-            out.update(dict.fromkeys(names, m[2].strip()))
-        elif line.startswith(" " * 8) and names:
-            out.update({n: f"{out[n]} {line.strip()}" for n in names})
-        elif line.strip():
-            break
-    return out
-
-
-def field_docs(cls: type) -> dict[str, str]:
-    """Meaning of each field of dataclass ``cls``: the comment lines right above it and its
-    trailing comment, else its entry in the docstring's ``Attributes:`` section."""
-    source = textwrap.dedent(inspect.getsource(cls))
-    lines, comments = source.splitlines(), _comments(source)
-    out = _docstring_attributes(cls)
-    for node in ast.parse(source).body[0].body:
-        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
-            continue
-        above, n = [], node.lineno - 1
-        while n >= 1 and lines[n - 1].strip().startswith("#"):
-            above.insert(0, comments.get(n, ""))
-            n -= 1
-        trailing = [comments[i] for i in range(node.lineno, node.end_lineno + 1) if i in comments]
-        text = " ".join(t for t in above + trailing if t)
-        if text:
-            out[node.target.id] = text
-    return out
-
-
-def _default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return "???"
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, tuple):
-        value = list(value)
-    text = "null" if value is None else json.dumps(value) if not isinstance(value, str) else value
-    text = text or '""'
-    return f"`{text}`".replace("|", "\\|")
-
-
-def schema_rows(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
-    """``(dotted key, type, default, meaning)`` of every leaf field of dataclass ``cls``."""
-    docs, rows = field_docs(cls), []
-    for f in dataclasses.fields(cls):
-        value = _default(f)
-        if dataclasses.is_dataclass(value):
-            rows += schema_rows(type(value), f"{prefix}{f.name}.")
-            continue
-        meaning = docs.get(f.name) or UNDOCUMENTED.get(f"{cls.__name__}.{f.name}", "")
-        meaning = meaning.replace("|", "\\|")
-        rows.append((f"{prefix}{f.name}", f"`{f.type}`", _cell(value), meaning))
-    return rows
-
-
-def _flat(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if not isinstance(tree, Mapping):
-        return [(prefix.rstrip("."), tree)]
-    return [kv for k, v in tree.items() for kv in _flat(v, f"{prefix}{k}.")]
-
-
-def _header_comment(path: Path) -> str:
-    """A preset's leading comment, without its indented example commands."""
-    about = []
-    for line in path.read_text().splitlines():
-        if not line.startswith("#"):
-            break
-        if not line.startswith("#   ") and "python scripts/" not in line:
-            about.append(line.lstrip("#").strip())
-    return " ".join(about).replace("|", "/")
-
-
-def _preset_rows(config_dir: Path, group: str, default: str) -> list[str]:
-    """One table row per preset of ``group``: its header comment and the keys it sets."""
-    rows = []
-    for path in sorted((config_dir / group).glob("*.yaml")):
-        about = _header_comment(path)
-        sets = [
-            f"`{k}={json.dumps(v) if not isinstance(v, str) else v}`"
-            for k, v in _flat(OmegaConf.to_container(OmegaConf.load(path)))
-            if k != "name"
-        ]
-        name = f"`{group}={path.stem}`" + (" (default)" if path.stem == default else "")
-        rows.append(f"| {name} | {about} | {', '.join(sets) or '-'} |")
-    return rows
-
-
-def config_reference(config_dir: str | Path | None = None) -> str:
-    """``docs/configuration.md``: every group and key of the schema with its default and
-    meaning, and every preset of ``configs/`` with the keys it sets."""
-    from graphkd.apps.cli import CONFIG_DIR
-    from graphkd.core.config import Config
-
-    config_dir = Path(config_dir or CONFIG_DIR)
-    root = yaml.safe_load((config_dir / "config.yaml").read_text())
-    defaults = {k: v for d in root["defaults"] if isinstance(d, Mapping) for k, v in d.items()}
-    run, sweep = root["hydra"]["run"], root["hydra"]["sweep"]
-    out = [
-        "# Configuration reference",
-        "",
-        "<!-- Generated by `python scripts/doc_tables.py what=config` from the Hydra schema",
-        "(graphkd/core/config.py and the dataclasses it nests) and configs/*.yaml. Do not edit:",
-        "tests/test_docs.py fails when this page differs from what the script writes. -->",
-        "",
-        "Every training command composes `configs/config.yaml`: one preset per group (by "
-        "default " + ", ".join(f"`{g}={defaults[g]}`" for g in GROUPS) + "), then your "
-        "`key=value` overrides. A key's value is the one its preset sets, else "
-        "the schema default below. Misspelt keys and wrong types fail before anything runs. "
-        "See the resolved config of a command with `--cfg job`, e.g. "
-        "`python scripts/distill.py kd=dsig --cfg job`.",
-        "",
-        f"Run directory: `{run['dir']}` (multirun: `{sweep['dir']}/{sweep['subdir']}`).",
-        "",
-        "## Top-level keys",
-        "",
-        "| key | type | default | meaning |",
-        "|---|---|---|---|",
-    ]
-    top = {f.name: f for f in dataclasses.fields(Config)}
-    docs = field_docs(Config)
-    out += [
-        f"| `{k}` | `{f.type}` | {_cell(root.get(k, _default(f)))} | "
-        f"{docs.get(k) or UNDOCUMENTED.get(f'Config.{k}', '')} |"
-        for k, f in top.items()
-        if k not in GROUPS
-    ]
-    for group in GROUPS:
-        cls = _dataclass_of(top[group])
-        about = cls.__doc__ if cls.__doc__ and not cls.__doc__.startswith(cls.__name__) else ""
-        about = " ".join(inspect.cleandoc(about).split("\n\n")[0].split())
-        out += ["", f"## {group}", "", about or GROUP_ABOUT.get(group, ""), ""]
-        out += ["| preset | what | sets |", "|---|---|---|"]
-        out += _preset_rows(config_dir, group, defaults[group])
-        out += ["", "| key | type | schema default | meaning |", "|---|---|---|---|"]
-        out += [f"| `{group}.{k}` | {t} | {d} | {m} |" for k, t, d, m in schema_rows(cls)]
-    return "\n".join(line.rstrip() for line in out) + "\n"
-
-
-def _dataclass_of(f: dataclasses.Field) -> type:
-    import graphkd.core.config as config_module
-
-    return getattr(config_module, str(f.type).split("|")[0].strip())
 
 
 # ------------------------------------------------------------------- results tables

@@ -23,19 +23,22 @@ class DatasetConfig:
     """A COCO-format layout dataset.
 
     Known names (``detectors.datasets.DATASETS``: publaynet, doclaynet, prima, hj, docbank,
-    docbank_labels, synthetic) bring their classes and on-disk layout; set the paths and classes only for your own data
-    (``dataset=custom``). Paths are relative to ``root`` unless absolute.
+    docbank_labels, synthetic) bring their classes and on-disk layout; set the paths and classes
+    only for your own data (``dataset=custom``). Paths are relative to ``root`` unless absolute.
     """
 
+    # Registered dataset name; a known name brings its classes and layout.
     name: str = MISSING
     # Datasets root; empty = $DETECTRON2_DATASETS, else ./datasets
     root: str = ""
+    # Class names in id order (null: the known dataset's, or the json's).
     classes: list[str] | None = None
+    # Classes that are text nodes of the graph (the rest non-text).
     text_classes: list[str] | None = None
-    train_json: str | None = None
-    train_images: str | None = None
-    val_json: str | None = None
-    val_images: str | None = None
+    train_json: str | None = None  # COCO json of the training split (relative to root).
+    train_images: str | None = None  # Image folder of the training split.
+    val_json: str | None = None  # COCO json of the evaluation split.
+    val_images: str | None = None  # Image folder of the evaluation split.
     # Images decoded and checked against the json's size when it is loaded: an int sample size
     # or "all". The data loaders check every image they read in any case.
     check_images: Any = 8
@@ -46,9 +49,10 @@ class DatasetConfig:
     # style: realistic (real words, LaTeX fonts, paper-like floats; under root/synthetic_realistic)
     # or classic (the original glyph-run pages, bit-identical; under root/synthetic).
     style: str = "classic"
-    num_train: int = 96
-    num_val: int = 32
-    page_size: int = 320
+    num_train: int = 96  # Synthetic pages in the training split.
+    num_val: int = 32  # Synthetic pages in the val split.
+    page_size: int = 320  # Synthetic page height in pixels.
+    # Seed of the synthetic page generator (page i is the same for any count).
     data_seed: int = 0
 
 
@@ -56,6 +60,7 @@ class DatasetConfig:
 class ModelConfig:
     """One detector: backbone name (R18/R34/R50/R101/R152/MNV2/EB0) and how it is initialised."""
 
+    # R18, R34, R50, R101, R152, MNV2 (MobileNetV2) or EB0 (EfficientNet-B0).
     backbone: str = MISSING
     # FrozenBN for pretrained weights; GN (or BN) when training from scratch.
     norm: str = "GN"
@@ -65,13 +70,16 @@ class ModelConfig:
     # detectron2 / layoutparser Faster R-CNN R50-FPN teacher: 256 channels, anchors 32..512,
     # ratios 0.5, 1, 2). None = the trainer's value, shared by teacher and student.
     fpn_channels: int | None = None
-    anchor_sizes: list[int] | None = None
+    anchor_sizes: list[int] | None = None  # This model's own anchor sizes (null: the trainer's).
+    # This model's own anchor aspect ratios (null: the trainer's).
     anchor_ratios: list[float] | None = None
 
 
 @dataclass
 class PairConfig:
-    name: str = MISSING
+    """Teacher and student detectors (Faster R-CNN + FPN): backbones and initialisation."""
+
+    name: str = MISSING  # Preset name; part of the run directory.
     teacher: ModelConfig = field(default_factory=ModelConfig)
     student: ModelConfig = field(default_factory=ModelConfig)
 
@@ -94,7 +102,7 @@ class KDConfig:
     ``method`` uses (:data:`graphkd.core.methods.METHOD_TERMS`).
     """
 
-    name: str = MISSING
+    name: str = MISSING  # Preset name; part of the run directory.
     method: str = MISSING  # one of graphkd.core.methods.METHODS
     # KD terms start after this many iterations (lets the running statistics warm up).
     start_iter: int = 0
@@ -108,39 +116,44 @@ class KDConfig:
 
 @dataclass
 class TrainerConfig:
-    device: str = "cpu"
+    """Schedule, image size, FPN width, processes, seed, resume and test-time settings."""
+
+    device: str = "cpu"  # cpu or cuda.
     # Processes: num_gpus per machine on GPU; num_workers_cpu gloo processes on CPU.
     num_gpus: int = 0
-    num_workers_cpu: int = 1
-    num_machines: int = 1
-    machine_rank: int = 0
+    num_workers_cpu: int = 1  # gloo processes on CPU (detectron2's launch).
+    num_machines: int = 1  # Machines of a multi-machine job.
+    machine_rank: int = 0  # This machine's rank in a multi-machine job.
+    # Rendezvous URL of distributed training (auto: a free local port).
     dist_url: str = "auto"
-    ims_per_batch: int = 4
-    base_lr: float = 0.02
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    max_iter: int = 300
-    teacher_max_iter: int = 600
-    warmup_iters: int = 50
+    ims_per_batch: int = 4  # Images per batch, all processes together.
+    base_lr: float = 0.02  # SGD learning rate after warm-up.
+    momentum: float = 0.9  # SGD momentum.
+    weight_decay: float = 1e-4  # SGD weight decay.
+    max_iter: int = 300  # Training iterations of a student.
+    teacher_max_iter: int = 600  # Training iterations of the teacher.
+    warmup_iters: int = 50  # Linear learning-rate warm-up iterations.
     # LR drops (x0.1) at these fractions of max_iter.
     lr_steps: list[float] = field(default_factory=lambda: [0.75, 0.9])
-    min_size: int = 320
-    max_size: int = 320
+    min_size: int = 320  # Short side of the training and test images, in pixels.
+    max_size: int = 320  # Upper bound of the long side, in pixels.
+    # RoIs sampled per image by the RoI heads (the graph's nodes).
     rois_per_image: int = 128
     # FPN width of teacher and student (detectron2: 256); the graph nodes' feature channels.
     fpn_channels: int = 256
     # Anchors of both models; defaults from detectors.config for the page size (one source):
     # default_anchor_sizes(min_size) and DOC_ASPECT_RATIOS.
     anchor_sizes: list[int] = "${anchor_sizes:${.min_size}}"  # type: ignore[assignment]
+    # Anchor aspect ratios (height / width) of both models.
     anchor_ratios: list[float] = field(default_factory=lambda: list(DOC_ASPECT_RATIOS))
-    checkpoint_period: int = 100
-    eval_period: int = 0
-    log_period: int = 20
-    dataloader_workers: int = 0
-    seed: int = 0
-    resume: bool = False
-    amp: bool = False
-    clip_grad: float = 0.0
+    checkpoint_period: int = 100  # Iterations between checkpoints (resume points).
+    eval_period: int = 0  # Iterations between val evaluations (0: only at the end).
+    log_period: int = 20  # Iterations between train-log records.
+    dataloader_workers: int = 0  # Data-loader worker processes.
+    seed: int = 0  # Seed of initialisation, data order and RoI sampling.
+    resume: bool = False  # Continue from the run directory's last checkpoint.
+    amp: bool = False  # Mixed precision (CUDA); graph and KD terms stay fp32.
+    clip_grad: float = 0.0  # Gradient-norm clipping (0: off).
     # Test-time settings (RPN proposals before / after NMS, detections per image, score
     # threshold): saved in the models' detectron2 configs, so evaluation, predict and export
     # use them. They do not change training.
@@ -153,11 +166,13 @@ class Config:
     pair: PairConfig = MISSING
     kd: KDConfig = MISSING
     trainer: TrainerConfig = MISSING
+    # Root folder of everything a run writes (runs, teachers, synthetic pages).
     outputs: str = "outputs"
     # Where train_teacher.py writes the teacher and distill.py reads it.
     teacher_checkpoint: str = "${outputs}/teachers/${data_tag:${dataset.name},${dataset.style}}_${pair.teacher.backbone}_${trainer.min_size}px_fpn${trainer.fpn_channels}/model_final.pth"
-    # Filled at run time: Hydra's job directory and the command-line overrides.
+    # Filled at run time: Hydra's job directory.
     run_dir: str = ""
+    # Filled at run time: the command-line overrides of the job.
     overrides: list[str] = field(default_factory=list)
 
 
@@ -172,14 +187,14 @@ if not OmegaConf.has_resolver("anchor_sizes"):
 
 def data_tag(name: str, style: str = "classic") -> str:
     """The dataset's part of the teacher's folder name: ``synthetic`` for the classic synthetic
-    pages (the folder the README's runs used), ``synthetic-realistic`` for the realistic ones,
-    the dataset name for every other dataset (where ``style`` means nothing)."""
+    pages (the folder the runs of docs/experiments.md used), ``synthetic-realistic`` for the
+    realistic ones, the dataset name for every other dataset (where ``style`` means nothing)."""
     return f"{name}-{style}" if name == "synthetic" and style != "classic" else name
 
 
 # Train pages of each synthetic style when dataset.num_train is not set: the classic style keeps
-# the 96 pages of the README's GraphKD-vs-DSIG runs; realistic pages are more varied and cheap to
-# make (480 pages: +1.5 DocBank AP over 96 for the demo's teacher, see the README).
+# the 96 pages of the GraphKD-vs-DSIG runs; realistic pages are more varied and cheap to make
+# (480 pages: +1.5 DocBank AP over 96 for the demo's teacher, docs/experiments.md).
 SYNTHETIC_TRAIN_PAGES = {"classic": 96, "realistic": 480}
 
 

@@ -38,25 +38,28 @@ class KDLossConfig(OptionsMixin):
 
     options_name = "KD loss"
 
-    node: bool = True
-    # 4x DSIG's 0.5: 1.0-2.0 is a plateau on realistic and real pages, 2.0 best on classic
-    # pages, 4.0 drops on realistic pages (README, "The node-term weight").
+    node: bool = True  # Node term: MSE between adapted student and teacher RoI features.
+    # Weight of the node term: 4x DSIG's 0.5; 1.0-2.0 is a plateau on realistic and real pages,
+    # 2.0 best on classic pages, 4.0 drops on realistic pages (docs/experiments.md, "The
+    # node-term weight").
     node_weight: float = 2.0
-    edge: bool = True
-    edge_weight: float = 1.0
-    struct: bool = True
-    struct_weight: float = 1.0
-    logit: bool = False
-    logit_weight: float = 1.0
+    edge: bool = True  # Edge term: MSE between teacher and student edge similarities.
+    edge_weight: float = 1.0  # Weight of the edge term.
+    struct: bool = True  # Structure term: KL between the nodes' neighbour distributions.
+    struct_weight: float = 1.0  # Weight of the structure term.
+    logit: bool = False  # RoI classification logit KD (KL with temperature).
+    logit_weight: float = 1.0  # Weight of the logit term.
+    # RoI box-regression KD (smooth L1 to the teacher's deltas, fg RoIs).
     box: bool = False
-    box_weight: float = 1.0
-    fpn: bool = False
-    fpn_weight: float = 1.0
+    box_weight: float = 1.0  # Weight of the box term.
+    fpn: bool = False  # FPN feature MSE (FitNet).
+    fpn_weight: float = 1.0  # Weight of the FPN term.
     # "graphkd": text / non-text / bg weights; "dsig": fg 1, adaptive bg weight, no text split.
     node_mode: str = "graphkd"
     # Node-feature adapter: "always" (DSIG) or "when_needed" (identity for equal channels).
     adapter: str = "when_needed"
     beta: float = 7.5  # bg node weight N_fg / (beta * N_bg) (node_reduce="node")
+    # Clip range of the text node weight N_nontext / N_text.
     text_weight_clip: tuple[float, float] = (0.1, 1.0)
     # Text weight on pages without non-text nodes (None: the clipped ratio, i.e. its lower end).
     text_only_weight: float | None = 1.0
@@ -73,7 +76,9 @@ class KDLossConfig(OptionsMixin):
     tau: float = 1.0  # structure-loss softmax temperature
     temperature: float = 1.0  # logit KD temperature
     box_beta: float = 0.0  # smooth-L1 beta of the box KD (0 = L1, detectron2's default)
+    # FPN levels of the FPN term.
     fpn_levels: tuple[str, ...] = field(default_factory=lambda: FPN_LEVELS)
+    # Stop with an error naming the term and iteration on NaN / Inf.
     check_finite: bool = True
 
     def validate(self) -> KDLossConfig:
