@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.graphkd-setup
 SEEDS  ?= 1
 ARGS   ?=
 
-.PHONY: setup test test-all lint demo bench clean-venv
+.PHONY: setup test test-all lint demo demo-real bench clean-venv
 
 setup: $(STAMP)
 
@@ -44,6 +44,11 @@ lint: setup
 
 demo: setup
 	$(PY) scripts/demo.py seeds=$(SEEDS) $(ARGS)
+
+# Synthetic pretraining, then teacher fine-tuning and distillation on real pages (default: the
+# 80 DocBank sample pages shipped in samples/docbank); docs/real-pages.md.
+demo-real: setup
+	$(PY) scripts/demo_real.py seeds=$(SEEDS) $(ARGS)
 
 bench: setup
 	$(PY) scripts/bench_graph.py
