@@ -164,7 +164,7 @@ DATASETS: dict[str, DatasetSpec] = {
         "hj",
         {s: (f"annotations/main_{s}.json", s) for s in ("train", "val", "test")},
     ),
-    # DocBank (Li et al., 2020) grouped from tokens into blocks (pagedata/docbank.py); the
+    # DocBank (Li et al., 2020) grouped from tokens into blocks (pagedata/docbank/); the
     # pages and their images share one folder, splits train / val / all.
     "docbank": DatasetSpec(
         "docbank",

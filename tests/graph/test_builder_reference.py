@@ -1,12 +1,12 @@
-"""GraphBuilder.build_pair against values recorded from the round-1 builder (before the refactor
+"""GraphBuilder.build_pair against values recorded from the first builder (before the refactor
 into plan + pool stages with named edge attributes).
 
 ``fixtures/builder_reference.pt.gz`` (a gzipped ``torch.save``) holds the inputs (2 text-heavy
 images, C=4, 2x2 pooled features) and, per case, the builder options, the running statistics
-before the call and what the round-1 code returned (both graphs, the statistics after the call and
-the diagnostics). It was written by :func:`record` applied to the round-1 builder (``git show 3863e5c:graph/builder.py``, its
-``edge_attr`` columns renamed to edge_dist / edge_sim / edge_type). Rewrite it only after a
-deliberate change of the graph semantics::
+before the call and what the first builder returned (both graphs, the statistics after the call
+and the diagnostics). It was written by :func:`record` applied to that builder
+(``git show 3863e5c:graph/builder.py``, its ``edge_attr`` columns renamed to edge_dist / edge_sim /
+edge_type). Rewrite it only after a deliberate change of the graph semantics::
 
     GRAPHKD_RECORD_REFERENCE=1 python -m pytest tests/graph/test_builder_reference.py
 """

@@ -24,7 +24,7 @@ def _digest(json_path: Path, img_dir: Path) -> str:
 
 
 def test_classic_style_is_unchanged(tmp_path):
-    """The pages the README's GraphKD-vs-DSIG tables were made on, byte for byte (json + JPEGs
+    """The pages the GraphKD-vs-DSIG runs of docs/experiments.md used, byte for byte (json + JPEGs
     of generate_synthetic(seed=0, 3 pages, 256 px) as the generator wrote them before styles)."""
     js = generate_synthetic(tmp_path, 3, seed=0, image_size=256)
     assert _digest(js, tmp_path / "train") == (
@@ -152,32 +152,6 @@ def test_word_boxes_are_pdf_text_boxes(family):
         assert boxes["held"][1] < boxes["one"][3] - size * 0.5  # the ink is inside the box
         baseline = 50 + 1 + load_font(font, size).getmetrics()[0]  # word_mask draws at (1, 1)
         assert 0.1 * size <= bottom - baseline <= 0.3 * size
-
-
-def _one_page_coco(tmp_path: Path, page: np.ndarray, text_box: list, title_box: list) -> dict:
-    """Write ``page`` (grey, H x W) as p.png and gt.json with one text and one title box."""
-    Image.fromarray(page).save(tmp_path / "p.png")
-    h, w = page.shape
-    coco = {"images": [{"id": 1, "file_name": "p.png", "width": w, "height": h}],
-            "categories": [{"id": 1, "name": "text"}, {"id": 2, "name": "title"}],
-            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": text_box},
-                            {"id": 2, "image_id": 1, "category_id": 2, "bbox": title_box}]}  # fmt: skip
-    (tmp_path / "gt.json").write_text(json.dumps(coco))
-    return coco
-
-
-def test_read_coco_for_cli_takes_the_first_pages_and_exits_on_bad_json(tmp_path):
-    from pagedata.coco_json import read_coco_for_cli
-
-    coco = _one_page_coco(tmp_path, np.full((20, 10), 255, np.uint8), [1, 1, 5, 5], [1, 8, 5, 3])
-    coco["images"].append({"id": 2, "file_name": "q.png", "width": 10, "height": 20})
-    (tmp_path / "gt.json").write_text(json.dumps(coco))
-    names, by_image, images = read_coco_for_cli(tmp_path / "gt.json", pages=1)
-    assert [im["id"] for im in images] == [1] and names == {1: "text", 2: "title"}
-    assert [len(v) for v in by_image.values()] == [2]
-    assert len(read_coco_for_cli(tmp_path / "gt.json")[2]) == 2  # pages=0: all
-    with pytest.raises(SystemExit, match="error: json=.*none.json does not exist"):
-        read_coco_for_cli(tmp_path / "none.json")
 
 
 def test_display_formula_joins_a_close_paragraph():

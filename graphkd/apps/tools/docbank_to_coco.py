@@ -8,7 +8,7 @@ token_dir: DocBank ``<stem>.txt`` token files; image_dir: their ``<stem>_ori.jpg
 high; 0 keeps them) and per class set out_dir/COCO/{train,val,all}.json (publaynet: text,
 title, list, table, figure) and out_dir/COCO_labels/{train,val,all}.json (docbank: its 13
 labels). val = a fixed fraction by a hash of the stem; all = every page. Tokens are grouped
-into lines, paragraphs, figures and tables as pagedata/docbank.py describes. Then train or
+into lines, paragraphs, figures and tables as pagedata/docbank/ describes. Then train or
 evaluate with ``dataset=docbank dataset.root=ROOT`` (``dataset=docbank_labels`` for DocBank's
 labels).
 """

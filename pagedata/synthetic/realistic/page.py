@@ -45,7 +45,7 @@ class RealPage:
         self.parindent = self.size * r.uniform(1.0, 2.0)
         # On the DocBank pages half the section titles sit within 0.4 body sizes of the text
         # above them (IEEE and other tight two-column styles), most others 1.5-3 sizes below
-        # it (scripts/block_gaps.py); _flow draws 0-0.35 or 1.3-3.2.
+        # it (docs/experiments.md, "Generator versions"); _flow draws 0-0.35 or 1.3-3.2.
         self.tight_titles = r.random() < 0.5
         self.revtex = r.random() < 0.3  # centred upper-case section titles "II. METHODS"
         self.numbered = r.random() < 0.8

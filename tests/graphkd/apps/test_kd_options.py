@@ -1,5 +1,5 @@
-"""The round-2 KD options: RoI node loss (DSIG's code), image reduction, text-only pages,
-student statistics momentum, and the paired comparison summary."""
+"""The KD options added to the first implementation: RoI node loss (DSIG's code), image
+reduction, text-only pages, student statistics momentum, and the paired comparison summary."""
 
 import json
 import math
@@ -112,7 +112,7 @@ def test_text_only_page_keeps_step_a_nodes():
     inst = torch.tensor([0, 0, 1, 2, 3])
     merged = merge_text_nodes(z, node_type, inst, ratio=1.0)
     kept = merge_text_nodes(z, node_type, inst, ratio=1.0, merge_text_only=False)
-    assert merged.num_nodes == 1  # round-1 behaviour: all text of the page in one node
+    assert merged.num_nodes == 1  # kd=graphkd_paper: all text of the page in one node
     assert kept.num_nodes == 4 and kept.merges_step_b == 0
 
 
