@@ -1,7 +1,6 @@
-"""Reading a COCO instances json for the scripts that measure a dataset's boxes
-(``scripts/box_margins.py``, ``block_gaps.py``, ``ink_levels.py``). Standard library only: the
-registry in ``detectors.datasets`` imports detectron2 and torch (about 2 s), which block_gaps.py
-does not otherwise need."""
+"""Reading a COCO instances json with the standard library only, for code that measures a
+dataset's boxes without detectron2 (the registry in ``detectors.datasets`` imports detectron2 and
+torch, about 2 s)."""
 
 from __future__ import annotations
 
@@ -14,9 +13,12 @@ def read_coco_annotations(
     json_file: str | os.PathLike,
 ) -> tuple[dict, dict[int, str], dict[int, list[dict]]]:
     """A COCO instances json as ``(json, {category id: name}, {image id: [annotation, ...]})``
-    (images without annotations are absent from the last). For the scripts that measure a
-    dataset's boxes without detectron2; raises FileNotFoundError for a missing file and
-    ValueError naming the annotation whose category or image id the json does not list."""
+    (images without annotations are absent from the last).
+
+    Raises:
+        FileNotFoundError: ``json_file`` does not exist.
+        ValueError: naming the annotation whose category or image id the json does not list.
+    """
     path = Path(json_file)
     if not path.is_file():
         raise FileNotFoundError(f"json={json_file} does not exist")
@@ -37,17 +39,3 @@ def read_coco_annotations(
             )
         by_image.setdefault(ann["image_id"], []).append(ann)
     return coco, names, by_image
-
-
-def read_coco_for_cli(
-    json_file: str | os.PathLike, pages: int = 0
-) -> tuple[dict[int, str], dict[int, list[dict]], list[dict]]:
-    """:func:`read_coco_annotations` for the measuring scripts, as ``(names, by_image, images)``
-    with the json's first ``pages`` images (0: all); a missing or bad json becomes
-    ``SystemExit("error: ...")``."""
-    try:
-        coco, names, by_image = read_coco_annotations(json_file)
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from None
-    images = coco["images"][:pages] if pages else coco["images"]
-    return names, by_image, images

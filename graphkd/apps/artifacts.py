@@ -10,10 +10,8 @@ config ``.yaml`` or a weights ``.pth`` next to its config can be named.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from detectron2.config import CfgNode
@@ -31,7 +29,6 @@ from graphkd.core.checkpoint import RunCheckpointer
 __all__ = [
     "ModelFiles",
     "graph_config",
-    "graph_overrides",
     "load_builder_state",
     "load_graph_builder",
     "load_model",
@@ -206,37 +203,14 @@ def graph_config(
     kd = kd or "graphkd"
     from hydra.errors import HydraException
 
-    from graphkd.apps.cli import compose_config  # the checkout's configs/ or the installed package's copy
+    # The checkout's configs/ or the installed package's copy.
+    from graphkd.apps.cli import compose_config
 
     try:
         composed = compose_config([f"kd={kd}"])
     except HydraException as e:
         raise ValueError(f"kd={kd!r}: no such preset in configs/kd/ ({e})") from None
     return kd, GraphConfig.from_mapping(OmegaConf.to_container(composed.kd.graph, resolve=True))
-
-
-def graph_overrides(args: Sequence[str]) -> dict[str, Any]:
-    """``["merge=false", "bg_topk=8"]`` -> ``{"merge": False, "bg_topk": 8}``, typed and checked
-    against :class:`graph.GraphConfig`'s fields (ValueError naming a wrong key or value)."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    if not args:
-        return {}
-    bad = [a for a in args if "=" not in a]
-    if bad:
-        raise ValueError(f"expected key=value graph options, got {bad}")
-    try:
-        merged = OmegaConf.merge(
-            OmegaConf.structured(GraphConfig), OmegaConf.from_dotlist(list(args))
-        )
-    except OmegaConfBaseException as e:
-        fields = sorted(GraphConfig.__dataclass_fields__)
-        raise ValueError(
-            f"bad graph option in {list(args)}: {e.msg}; graph options: {fields}"
-        ) from None
-    keys = [a.partition("=")[0] for a in args]
-    return {k: merged[k] for k in keys}
 
 
 def load_graph_builder(
