@@ -249,19 +249,27 @@ def read_real_pages(folder: str | Path) -> dict[str, dict[int, dict]]:
     return {k: out[k] for k in order if k in out}
 
 
-def real_pages_table(results: Mapping[str, Mapping[int, dict]]) -> str:
-    """Markdown: per model, AP per seed, mean ± std, AP50, AP75 and per-class AP (means)."""
+def real_pages_table(
+    results: Mapping[str, Mapping[int, dict]],
+    synthetic_ap: Mapping[str, Sequence[float | None]] | None = None,
+) -> str:
+    """Markdown: per model (``results`` as :func:`read_real_pages` returns it), AP per seed,
+    mean ± std, AP50, AP75 and per-class AP (means); with ``synthetic_ap`` (model -> AP on the
+    synthetic val split, one per seed) also their mean ± std beside the real-page AP."""
     from graphkd.apps.report import mean_std
 
     seeds = sorted({s for kd, r in results.items() if kd != "teacher" for s in r})
     first = next(iter(next(iter(results.values())).values()))
     classes = list(first.get("per_class") or {})
-    head = ["model", *(f"seed {s}" for s in seeds), "AP mean ± std", "AP50", "AP75"]
+    head = ["model", *(f"seed {s}" for s in seeds), "AP mean ± std"]
+    head += ["synthetic val AP"] * (synthetic_ap is not None) + ["AP50", "AP75"]
     lines = ["| " + " | ".join(head + [f"AP {c}" for c in classes]) + " |"]
     lines.append("|" + "---|" * (len(head) + len(classes)))
 
     def fmt(values: Sequence, std: bool = False) -> str:
         mean, sd = mean_std(list(values))
+        if mean != mean:  # NaN: no value
+            return "n/a"
         return f"{mean:.1f} ± {sd:.1f}" if std and len(values) > 1 else f"{mean:.1f}"
 
     for kd, by_seed in results.items():
@@ -271,6 +279,8 @@ def real_pages_table(results: Mapping[str, Mapping[int, dict]]) -> str:
             f"{by_seed[s]['AP']:.1f}" if s in by_seed and kd != "teacher" else "" for s in seeds
         ]
         row = [name, *cells, fmt([m["AP"] for m in ms], std=True)]
+        if synthetic_ap is not None:
+            row.append(fmt(synthetic_ap.get(kd) or [None], std=True))
         row += [fmt([m.get(k) for m in ms]) for k in ("AP50", "AP75")]
         row += [fmt([(m.get("per_class") or {}).get(c) for m in ms]) for c in classes]
         lines.append("| " + " | ".join(row) + " |")

@@ -38,7 +38,7 @@ import torch
 from detectron2.data import MetadataCatalog
 from omegaconf import DictConfig
 
-from graphkd.apps.demo import METHODS, _eval_real, _figures, training_overrides
+from graphkd.apps.demo import METHODS, demo_figures, eval_real_pages, training_overrides
 from graphkd.apps.demo_real.pages import RealPages, check_classes, mix_coco, resolve_real_pages
 from graphkd.apps.demo_real.stages import (
     check_compatible,
@@ -161,7 +161,7 @@ def _before_fine_tuning(
     models = {"synthetic teacher": pre.teacher}
     if pre.students:
         models["synthetic student kd=none"] = pre.students[min(pre.students)]
-    results, gt = _eval_real(out, str(pages.val_json), str(pages.images), models)
+    results, gt = eval_real_pages(out, str(pages.val_json), str(pages.images), models)
     syn = {"synthetic teacher": pre.teacher_metrics.get("AP")}
     if pre.students:
         syn["synthetic student kd=none"] = pre.student_metrics[min(pre.students)].get("AP")
@@ -186,7 +186,7 @@ def _write_report(out: Path, cfg: DictConfig, data: DataSplits, teacher: dict,
     from graphkd.apps.report import plot_ap_bars, write_report
 
     figures = {"AP of teacher and students": plot_ap_bars(teacher, students, out / "ap.png")}
-    figures.update(_figures(out, cfg, data, seed0))
+    figures.update(demo_figures(out, cfg, data, seed0))
     report = write_report(
         out, teacher, students, figures, baseline="none", notes=notes,
         title="GraphKD distillation report: real pages", class_names=data.classes,

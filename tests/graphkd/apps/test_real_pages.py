@@ -66,9 +66,39 @@ def test_real_pages_table(tmp_path):
     assert real_pages_table({}) == ""
 
 
+def test_real_pages_section_shows_every_seed(tmp_path, monkeypatch):
+    """The demo's "Real pages" section: AP per seed, mean ± std over seeds and the synthetic val
+    AP beside it; an earlier demo's seed-0 folder (``student_kd-<kd>``) is adopted as seed 0."""
+    import graphkd.apps.demo as demo
+
+    def fake_eval(out, spec, images, models):
+        ap = {"teacher": 30.0, "student kd=none seed0": 10.0, "student kd=none seed1": 12.0,
+              "student kd=graphkd seed0": 14.0, "student kd=graphkd seed1": 18.0}  # fmt: skip
+        return {
+            n: {"AP": ap[n], "AP50": ap[n] + 1, "num_pages": 2, "gt": spec} for n in models
+        }, spec
+
+    old = tmp_path / "real_pages" / "student_kd-none"
+    old.mkdir(parents=True)
+    (old / "metrics.json").write_text("{}")
+    monkeypatch.setattr(demo, "eval_real_pages", fake_eval)
+    runs = {kd: {0: f"runs/{kd}/seed0", 1: f"runs/{kd}/seed1"} for kd in ("none", "graphkd")}
+    syn = {"teacher": [60.0], "none": [20.0, 22.0], "graphkd": [30.0, 34.0]}
+    md = demo.real_pages_section(tmp_path, "gt.json", None, "teacher_dir", runs, syn)
+    assert md.startswith("## Real pages") and "2 pages of `gt.json`" in md
+    assert "| model | seed 0 | seed 1 | AP mean ± std | synthetic val AP | AP50 | AP75 |" in md
+    assert "| teacher |  |  | 30.0 | 60.0 | 31.0 | n/a |" in md
+    assert "| student, kd=none | 10.0 | 12.0 | 11.0 ± 1.4 | 21.0 ± 1.4 | 12.0 | n/a |" in md
+    assert "| student, kd=graphkd | 14.0 | 18.0 | 16.0 ± 2.8 | 32.0 ± 2.8 |" in md
+    assert (
+        not old.exists() and (tmp_path / "real_pages/student_kd-none_seed0/metrics.json").is_file()
+    )
+
+
 def test_demo_real_pages_table(tmp_path, monkeypatch):
-    """run_demo(real_pages=...) scores the teacher and the seed-0 students on the user's pages,
-    adds the table to REPORT.md, and a second run reuses both the jobs and the evaluations."""
+    """run_demo(real_pages=...) scores the teacher and every seed's students on the user's pages,
+    adds the table to REPORT.md, and a second run reuses both the jobs and the evaluations (also
+    an earlier demo's seed-0 scores in ``real_pages/student_kd-<kd>/``)."""
     from e2e_helpers import TINY
 
     import graphkd.apps.jobs as jobs
@@ -79,16 +109,15 @@ def test_demo_real_pages_table(tmp_path, monkeypatch):
     real = make_real_pages(tmp_path / "docbank", pages=2)
     report = run_demo(seeds=1, outputs=str(tmp_path / "o"), overrides=sizes, real_pages=str(real))
     text = report.read_text()
-    assert "## Real pages" in text and "2 pages (" in text
-    for name in ["teacher", *(f"student kd={kd}" for kd in METHODS)]:
+    assert "## Real pages" in text and "2 pages of `" in text
+    for name in ["teacher", *(f"student, kd={kd}" for kd in METHODS)]:
         assert f"| {name} | " in text
-    metrics = json.loads(
-        (tmp_path / "o/demo/real_pages/student_kd-graphkd/metrics.json").read_text()
-    )
+    scores = tmp_path / "o/demo/real_pages"
+    metrics = json.loads((scores / "student_kd-graphkd_seed0/metrics.json").read_text())
     assert metrics["num_pages"] == 2 and set(metrics["per_class"]) == {
         "text", "title", "list", "table", "figure"
     }  # fmt: skip
-    preds = json.loads((tmp_path / "o/demo/real_pages/teacher/predictions.json").read_text())
+    preds = json.loads((scores / "teacher/predictions.json").read_text())
     assert all(11 <= p["category_id"] <= 15 for p in preds)  # the json's ids, by class name
 
     def no_eval(*a, **k):
@@ -96,5 +125,6 @@ def test_demo_real_pages_table(tmp_path, monkeypatch):
 
     monkeypatch.setattr(rp, "evaluate_pages", no_eval)
     monkeypatch.setattr(jobs, "launch_job", no_eval)
+    (scores / "student_kd-dsig_seed0").rename(scores / "student_kd-dsig")  # an earlier layout
     again = run_demo(seeds=1, outputs=str(tmp_path / "o"), overrides=sizes, real_pages=str(real))
     assert again.read_text() == text
