@@ -17,8 +17,8 @@ Annotation rules:
   halved until no two such boxes overlap;
 * ``segmentation`` is the box polygon, ``iscrowd`` 0, ``area`` = box area.
 
-Styles: ``classic`` (:mod:`pagedata.synthetic.classic`; the pages the README's GraphKD-vs-DSIG
-tables were made on, kept bit-identical) and ``realistic`` (:mod:`pagedata.synthetic.realistic`:
+Styles: ``classic`` (:mod:`pagedata.synthetic.classic`; the pages of the GraphKD-vs-DSIG
+experiments in docs/experiments.md, kept bit-identical) and ``realistic`` (:mod:`pagedata.synthetic.realistic`:
 real words in LaTeX / Times fonts at real sizes, drawn supersampled, equations, paper-like figures
 and tables; made to transfer to real pages). The style is a parameter of every function here;
 datasets of the two styles live in different folders (see

@@ -4,7 +4,7 @@
         [image_format=jpg] [noise=true] [workers=0] [style=classic|realistic]
 
 Writes DIR/<split>/NNNNNN.<fmt> and DIR/<split>.json (PubLayNet's layout) and prints the
-generation speed (pages/s). style: classic (glyph runs; the README's GraphKD-vs-DSIG pages) or
+generation speed (pages/s). style: classic (glyph runs; the pages of docs/experiments.md's GraphKD-vs-DSIG runs) or
 realistic (real words in LaTeX / Times fonts, equations, paper-like figures and tables).
 """
 
