@@ -43,9 +43,13 @@ from .config import inference_settings
 __all__ = [
     "BOX_ATOL",
     "EXPORT_FORMATS",
+    "EXPORT_INFO",
+    "FILE_NAMES",
     "ONNX_OPSET",
     "OUTPUT_NAMES",
+    "OnnxRunner",
     "SCORE_ATOL",
+    "TorchScriptRunner",
     "compare_detections",
     "detect",
     "export_model",
@@ -191,26 +195,63 @@ def export_onnx(
     return path
 
 
-def run_torchscript(path: str | os.PathLike, image: torch.Tensor) -> Detections:
-    """Load and run an exported TorchScript file (torchvision registers its operators)."""
-    import torchvision  # noqa: F401
+class TorchScriptRunner:
+    """An exported TorchScript file, loaded once and called per page.
 
-    model = torch.jit.load(str(path))
-    with torch.no_grad():
-        return tuple(model(image))
+    ``runner(image)``: ``image`` a :func:`preprocess`-ed ``(3, H, W)`` float32 tensor ->
+    ``(boxes (N, 4), scores (N,), classes (N,))``. torch's CPU threads are process-wide: set
+    them with ``torch.set_num_threads``.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        import torchvision  # noqa: F401  (registers the nms / roi_align operators it calls)
+
+        self.path = Path(path)
+        self.model = torch.jit.load(str(path))
+
+    def __call__(self, image: torch.Tensor) -> Detections:
+        with torch.no_grad():
+            return tuple(self.model(image))
+
+
+class OnnxRunner:
+    """An exported ONNX file in one onnxruntime CPU session, created once and called per page.
+
+    Args:
+        path: ``model.onnx`` (or a quantised copy of it).
+        threads: onnxruntime's intra-op threads (0: its default, one per physical core).
+
+    ``runner(image)``: as :class:`TorchScriptRunner`.
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int = 0):
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise ImportError(
+                "Running ONNX exports needs onnxruntime: pip install -e '.[export]'"
+            ) from e
+        options = ort.SessionOptions()
+        if threads > 0:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self.path = Path(path)
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, image: torch.Tensor) -> Detections:
+        outputs = self.session.run(list(OUTPUT_NAMES), {"image": image.numpy()})
+        return tuple(torch.from_numpy(o) for o in outputs)
+
+
+def run_torchscript(path: str | os.PathLike, image: torch.Tensor) -> Detections:
+    """Load and run an exported TorchScript file once (:class:`TorchScriptRunner` to keep it)."""
+    return TorchScriptRunner(path)(image)
 
 
 def run_onnx(path: str | os.PathLike, image: torch.Tensor) -> Detections:
-    """Run an exported ONNX file with onnxruntime on CPU."""
-    try:
-        import onnxruntime as ort
-    except ImportError as e:
-        raise ImportError(
-            "Running ONNX exports needs onnxruntime: pip install -e '.[export]'"
-        ) from e
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    outputs = session.run(list(OUTPUT_NAMES), {"image": image.numpy()})
-    return tuple(torch.from_numpy(o) for o in outputs)
+    """Run an exported ONNX file once with onnxruntime on CPU (:class:`OnnxRunner` to keep the
+    session)."""
+    return OnnxRunner(path)(image)
 
 
 def compare_detections(

@@ -18,12 +18,16 @@ from detectors.build import build_detector  # noqa: E402
 from detectors.config import get_detector_cfg  # noqa: E402
 from detectors.export import (  # noqa: E402
     BOX_ATOL,
+    OnnxRunner,
+    TorchScriptRunner,
     compare_detections,
     detect,
     export_model,
     export_torchscript,
     preprocess,
     quantize_box_head,
+    run_onnx,
+    run_torchscript,
     stock_config,
 )
 from pagedata.synthetic import render_page  # noqa: E402
@@ -197,3 +201,30 @@ def test_export_script_on_a_student_run(tmp_path):
     assert shapes[0] != shapes[1] and all(c["match"] for c in info["checks"]["torchscript"])
     with pytest.raises(ValueError, match="TorchScript only"):
         export_script.main([f"checkpoint={tmp_path}", "quantize=true"])
+
+
+def test_runners_load_once_and_detect_as_the_one_shot_functions(tmp_path):
+    import onnxruntime  # noqa: F401  (the `export` extra, as above)
+
+    cfg, model = _model("R18")
+    pages = _pages()
+    export_model(model, cfg, pages[:1], tmp_path, ["torchscript", "onnx"])
+    inputs = [preprocess(p, cfg) for p in pages]
+    runners = [
+        (TorchScriptRunner(tmp_path / "model.ts"), run_torchscript),
+        (OnnxRunner(tmp_path / "model.onnx"), run_onnx),
+    ]
+    one_thread = OnnxRunner(tmp_path / "model.onnx", threads=1)
+    for x in inputs:  # pages of two sizes through the same loaded file
+        ref = detect(model, x)
+        for runner, once in runners:
+            got = runner(x)
+            assert all(torch.equal(a, b) for a, b in zip(got, once(runner.path, x)))
+            assert compare_detections(ref, got)["match"]
+        assert compare_detections(ref, one_thread(x))["match"]
+
+
+def test_onnx_runner_without_onnxruntime_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    with pytest.raises(ImportError, match=r"needs onnxruntime: pip install -e '\.\[export\]'"):
+        OnnxRunner(tmp_path / "model.onnx")
