@@ -12,7 +12,9 @@ In a student run directory:
 - ``label_map.json``: ``{"0": "text", "1": "title", ...}``, contiguous class index -> name (the
   ``label_map`` of layoutparser-style loaders; JSON keys are strings: convert them with ``int``);
 - ``classes.json``: the class list, the text classes and the dataset's category ids;
-- ``MODEL_CARD.md``: dataset, classes, AP, latency, teacher, method, settings and how to load it.
+- ``MODEL_CARD.md``: dataset, classes, AP, latency, teacher, method, settings and how to load it;
+- ``latency.json``: the latency of each deployed backend and precision as ``scripts/predict.py``
+  measured it (per page, input size, threads), shown in the model card.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import torch
 from detectron2.config import CfgNode
@@ -29,18 +32,20 @@ from omegaconf import OmegaConf
 
 from detectors.config import inference_settings, load_detector_cfg
 from detectors.export import is_stock_config, stock_config
-
 from graphkd.apps.rundir import CONFIG_RESOLVED, METRICS
 from graphkd.core.checkpoint import torch_save, write_json, write_text
 
 __all__ = [
     "CLASSES",
     "LABEL_MAP",
+    "LATENCY",
     "MODEL_CARD",
     "STUDENT_CHECKPOINT",
     "STUDENT_CONFIG",
     "package_run",
     "read_classes",
+    "read_latency",
+    "record_latency",
     "write_model_card",
     "write_labels",
     "write_student_package",
@@ -51,6 +56,7 @@ STUDENT_CONFIG = "student_config.yaml"
 LABEL_MAP = "label_map.json"
 CLASSES = "classes.json"
 MODEL_CARD = "MODEL_CARD.md"
+LATENCY = "latency.json"
 
 _METHODS = {
     "none": "no distillation: the student trained alone with its detection losses (baseline)",
@@ -188,7 +194,10 @@ def write_model_card(run_dir: str | os.PathLike) -> Path:
             f"- `{LABEL_MAP}`: class index -> name; `{CLASSES}`: class list, text classes, "
             "dataset category ids",
             "- `model.ts` / `model.onnx` / `export.json`: after `python scripts/export.py "
-            f"checkpoint={run_dir}` (TorchScript: torch + torchvision; ONNX: onnxruntime)",
+            f"checkpoint={run_dir}` (TorchScript: torch + torchvision; ONNX: onnxruntime), or "
+            "written by `scripts/predict.py` on first use; `model.int8.onnx` after "
+            "`predict.py precision=int8`",
+            f"- `{LATENCY}`: the latency `scripts/predict.py` measured per backend and precision",
             "",
             "## Load",
             "",
@@ -198,6 +207,40 @@ def write_model_card(run_dir: str | os.PathLike) -> Path:
     path = run_dir / MODEL_CARD
     write_text(path, text + "\n")
     return path
+
+
+def read_latency(run_dir: str | os.PathLike) -> dict[str, dict]:
+    """``latency.json`` of ``run_dir``: ``{"<backend>/<precision>": measurement}`` ({} if none)."""
+    path = Path(run_dir) / LATENCY
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def record_latency(run_dir: str | os.PathLike, entry: Mapping[str, Any]) -> Path:
+    """Keep ``entry``, a measured deployment latency (``backend``, ``precision``,
+    ``ms_per_page``, ``input_hw``, ``threads``, ``device``, ``measured_by``), in the student run
+    dir's ``latency.json`` (the newest of each backend and precision) and rewrite its model card.
+    Returns the card's path."""
+    run_dir = Path(run_dir)
+    data = read_latency(run_dir)
+    key = f"{entry['backend']}/{entry['precision']}"
+    data[key] = {**entry, "cpu_count": os.cpu_count(), "date": date.today().isoformat()}
+    write_json(run_dir / LATENCY, data)
+    return write_model_card(run_dir)
+
+
+def _deployment_row(run_dir: Path) -> str:
+    """The model card's deployed latency: each backend and precision's measurement, or how to
+    make one."""
+    rows = []
+    for m in read_latency(run_dir).values():
+        n = m.get("threads") or 0
+        threads = f"{n} thread{'s' * (n != 1)}" if n else "default threads"
+        h, w = m.get("input_hw") or ("?", "?")
+        rows.append(f"{m['backend']} {m['precision']}: {_fmt(m.get('ms_per_page'), 0)} ms per "
+                    f"page ({h}x{w} input, {m.get('device', 'cpu')}, {threads} of "
+                    f"{m.get('cpu_count', '?')} CPUs, {m.get('measured_by', '?')} "
+                    f"{m.get('date', '')})".replace(" )", ")"))  # fmt: skip
+    return "; ".join(rows) or "n/a (`scripts/predict.py` measures it per backend)"
 
 
 def _teacher_row(sel: Callable[..., Any], kd: str) -> str:
@@ -236,6 +279,7 @@ def _card_rows(
         ("AP per class", ", ".join(f"{c} {_fmt(v)}" for c, v in per_class.items()) or "n/a"),
         ("latency", f"{_fmt(latency * 1e3 if latency else None, 0)} ms per page (model time "
                     f"during evaluation, {sel('trainer.device', 'cpu')}, batch 1)"),  # fmt: skip
+        ("deployed latency", _deployment_row(run_dir)),
         ("teacher", _teacher_row(sel, kd)),
         ("method", f"kd={sel('kd.name', kd)}: {_METHODS.get(kd, kd)}"),
         ("training", f"{sel('trainer.max_iter', '?')} iterations, batch "

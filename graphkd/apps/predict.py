@@ -1,6 +1,7 @@
 """Detect layout regions in page images and PDFs with a trained (student or teacher) detector.
 
     graphkd-predict checkpoint=RUN_DIR input=DIR_OR_FILES out=DIR [score_thresh=0.5] [dpi=150]
+        [backend=auto] [precision=fp32] [threads=0] [calibration=DIR_OR_FILES]
     (in a checkout: python scripts/predict.py ...; options: :class:`PredictOptions`)
 
 checkpoint: a student run dir (student_config.yaml + model_student.pth + label_map.json), a
@@ -12,33 +13,54 @@ score_thresh: minimum score of a reported (and drawn) detection, default 0.5; th
 dpi: resolution PDF pages are rendered at (default 150); a page of H points (1/72 inch) becomes
     H * dpi / 72 pixels, and its boxes are in those pixels. PDF input needs pypdfium2, the
     optional `pdf` extra: pip install 'graphkd[pdf]' (`make setup` installs it).
+backend: auto (default: ONNX fp32 through onnxruntime when the `export` extra is installed, else
+    TorchScript, else eager detectron2), eager, torchscript or onnx. The exported backends use the
+    run's model.onnx / model.ts, exported into the run dir first when it has none (or into
+    out/export when the run dir is read-only), and give the eager model's detections within the
+    export check's tolerance (graphkd.apps.backends).
+precision: fp32 (default) or int8: onnxruntime static quantisation of the ONNX export, calibrated
+    on `calibration_pages` pages of `calibration` (default: the input pages); opt-in, see
+    docs/deployment.md for what it costs.
+threads: CPU threads of the model (default 0: the runtime's default).
 out: gets predictions.json (COCO-style results: file_name, page (PDF pages only, from 1),
     image_id (one per page), category_id in the dataset's ids when the label map has them,
-    category_name, bbox [x, y, w, h], score) and one drawn PNG per page (detectron2
+    category_name, bbox [x, y, w, h], score), coco_results.json (the same detections as a COCO
+    results list: image_id, category_id, bbox, score) and one drawn PNG per page (detectron2
     Visualizer): <image stem>.png, or <pdf stem>_page001.png, _page002.png, ... for PDFs.
-Runs detectron2's DefaultPredictor on CPU (or CUDA when the config asks and one is visible).
+Pages are read (PDFs rendered) in a background thread while the model runs; the progress bar and
+the last line give pages/s. The measured model time per page goes into the run's latency.json
+and MODEL_CARD.md (student run dirs).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
-from detectron2.engine import DefaultPredictor
+from detectron2.data import transforms as T
 from omegaconf import MISSING
 from PIL import Image
 from tqdm import tqdm
 
-from detectors.build import load_checkpoint
 from graphkd.apps.artifacts import ModelFiles, resolve_model
+from graphkd.apps.backends import Backend, build_predictor, open_backend
+from graphkd.apps.package import STUDENT_CONFIG, record_latency
+from graphkd.apps.quantize import CALIBRATION_PAGES
 from graphkd.apps.tool import register_tool, run_tool
 from graphkd.apps.visualize import draw_detections, load_image
 
 __all__ = [
+    "COCO_RESULTS",
     "IMAGE_SUFFIXES",
+    "PREDICTIONS",
     "Page",
     "PredictOptions",
     "build_predictor",
@@ -47,6 +69,7 @@ __all__ = [
     "main",
     "pdf_page_count",
     "predict",
+    "prefetch",
     "render_pdf",
     "to_coco",
 ]
@@ -58,6 +81,11 @@ PDF_EXTRA_HINT = (
     "install GraphKD's optional `pdf` extra: pip install 'graphkd[pdf]' (in a checkout: "
     "pip install -e '.[pdf]'; `make setup` installs it), or render the pages to PNG first"
 )
+PREDICTIONS = "predictions.json"
+COCO_RESULTS = "coco_results.json"
+PREFETCH_PAGES = 4  # pages read ahead of the model (bounded: a long PDF is never all in memory)
+
+Item = TypeVar("Item")
 
 
 @dataclass
@@ -69,6 +97,11 @@ class PredictOptions:
     out: str = MISSING
     score_thresh: float = 0.5
     dpi: float = DEFAULT_DPI
+    backend: str = "auto"  # auto | eager | torchscript | onnx
+    precision: str = "fp32"  # fp32 | int8 (ONNX, opt-in)
+    threads: int = 0  # 0: the runtime's default
+    calibration: list[str] = field(default_factory=list)  # int8 calibration pages; empty: input
+    calibration_pages: int = CALIBRATION_PAGES
 
 
 register_tool("predict", PredictOptions, __doc__)
@@ -189,16 +222,6 @@ def iter_pages(paths: Sequence[Path], dpi: float = DEFAULT_DPI) -> Iterator[Page
             yield Page(path, None, load_image(path, "BGR"))
 
 
-def build_predictor(files: ModelFiles, score_thresh: float) -> DefaultPredictor:
-    """DefaultPredictor with the checkpoint loaded through the checked loader."""
-    cfg = files.cfg.clone()
-    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = score_thresh
-    cfg.MODEL.WEIGHTS = ""  # DefaultPredictor would load unchecked; load_checkpoint checks
-    predictor = DefaultPredictor(cfg)
-    load_checkpoint(predictor.model, str(files.weights), cfg)
-    return predictor
-
-
 def to_coco(
     inst, image_id: int, file_name: str, files: ModelFiles, page: int | None = None
 ) -> list[dict]:
@@ -227,6 +250,128 @@ def _unique_png(out: Path, stem: str, used: set[str]) -> Path:
     return out / f"{name}.png"
 
 
+class _End:
+    """The producer's last item: the end of the pages, or the error that ended them."""
+
+    def __init__(self, error: BaseException | None = None):
+        self.error = error
+
+
+def prefetch(items: Iterable[Item], size: int = PREFETCH_PAGES) -> Iterator[Item]:
+    """``items`` in order, produced by a background thread at most ``size`` ahead (e.g. PDF pages
+    rendered while the model runs on the previous ones). An error of the producer is raised here,
+    at its place in the sequence; closing this iterator early stops the producer."""
+    q: queue.Queue = queue.Queue(maxsize=size)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        it = iter(items)
+        try:
+            for item in it:
+                if not put(item):
+                    return
+            put(_End())
+        except BaseException as e:  # handed to the consumer, raised there
+            put(_End(e))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()  # in the thread that used it (PDFium: one thread at a time)
+
+    thread = threading.Thread(target=produce, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if isinstance(item, _End):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _export_dir(files: ModelFiles, out: Path) -> Path:
+    """Where exports are found and written: the run dir, or ``out/export`` when it is read-only."""
+    return files.run_dir if os.access(files.run_dir, os.W_OK) else out / "export"
+
+
+def _open(opts: PredictOptions, files: ModelFiles, out: Path) -> Backend:
+    """The backend of ``opts``; int8 calibrates on ``opts.calibration`` or the input pages."""
+    calibration = ",".join(opts.calibration or opts.input)
+    return open_backend(
+        files,
+        opts.backend,
+        opts.precision,
+        score_thresh=opts.score_thresh,
+        threads=opts.threads,
+        export_dir=_export_dir(files, out),
+        calibration=lambda: (p.image for p in iter_pages(list_inputs(calibration), opts.dpi)),
+        calibration_pages=opts.calibration_pages,
+    )
+
+
+def _detect_pages(
+    backend: Backend,
+    pages: Iterable[Page],
+    num_pages: int,
+    files: ModelFiles,
+    out: Path,
+    score_thresh: float,
+) -> tuple[list[dict], list[tuple[float, tuple[int, int]]]]:
+    """Detect on every page, draw it into ``out``.
+
+    Returns:
+        The COCO-style results and, per page, (model seconds, page (H, W)).
+    """
+    results, used, timed = [], set(), []
+    bar = tqdm(pages, total=num_pages, desc=f"predict ({backend.name})", unit="page")
+    for i, page in enumerate(bar):
+        start = time.perf_counter()
+        inst = backend(page.image)
+        timed.append((time.perf_counter() - start, page.image.shape[:2]))
+        results += to_coco(inst, i + 1, str(page.source), files, page.number)
+        # Visualizer's labels have a minimum font size: enlarge small pages so boxes stay visible.
+        scale = max(1.0, 800 / max(page.image.shape[:2]))
+        drawn = draw_detections(page.image, inst, files.classes, score_thresh=score_thresh,
+                                scale=scale)  # fmt: skip
+        Image.fromarray(drawn).save(_unique_png(out, page.stem, used))
+    return results, timed
+
+
+def _record_latency(
+    backend: Backend, files: ModelFiles, timed: list[tuple[float, tuple[int, int]]]
+) -> float:
+    """Mean model seconds per page (the first page, a warm-up, left out when there are more);
+    written into a writable student run dir's latency.json and model card."""
+    seconds = [t for t, _ in timed[1:] or timed]
+    mean = sum(seconds) / len(seconds)
+    cfg = files.cfg
+    input_hw = T.ResizeShortestEdge.get_output_shape(
+        *timed[0][1], int(cfg.INPUT.MIN_SIZE_TEST), int(cfg.INPUT.MAX_SIZE_TEST)
+    )
+    entry = {"backend": backend.name, "precision": backend.precision,
+             "ms_per_page": round(mean * 1e3, 1), "pages": len(seconds),
+             "input_hw": list(input_hw), "threads": backend.threads,
+             "device": str(cfg.MODEL.DEVICE) if backend.name == "eager" else "cpu",
+             "measured_by": "predict"}  # fmt: skip
+    run_dir = files.run_dir
+    if (run_dir / STUDENT_CONFIG) == files.config and os.access(run_dir, os.W_OK):
+        record_latency(run_dir, entry)
+    return mean
+
+
 def predict(opts: PredictOptions) -> Path:
     """Detect on ``opts.input`` and write ``opts.out``; returns the path of predictions.json."""
     dpi = opts.dpi
@@ -239,20 +384,19 @@ def predict(opts: PredictOptions) -> Path:
     num_pages = sum(pdf_page_count(p) if _is_pdf(p) else 1 for p in paths)
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
-    thresh = opts.score_thresh
-    predictor = build_predictor(files, thresh)
-    results, used = [], set()
-    pages = iter_pages(paths, dpi)
-    for i, page in enumerate(tqdm(pages, total=num_pages, desc="predict", unit="page")):
-        inst = predictor(page.image)["instances"].to("cpu")
-        results += to_coco(inst, i + 1, str(page.source), files, page.number)
-        # Visualizer's labels have a minimum font size: enlarge small pages so boxes stay visible.
-        scale = max(1.0, 800 / max(page.image.shape[:2]))
-        drawn = draw_detections(page.image, inst, files.classes, score_thresh=thresh, scale=scale)
-        Image.fromarray(drawn).save(_unique_png(out, page.stem, used))
-    pred_path = out / "predictions.json"
+    backend = _open(opts, files, out)
+    start = time.perf_counter()
+    pages = prefetch(iter_pages(paths, dpi))
+    results, timed = _detect_pages(backend, pages, num_pages, files, out, opts.score_thresh)
+    elapsed = time.perf_counter() - start
+    pred_path = out / PREDICTIONS
     pred_path.write_text(json.dumps(results, indent=1))
-    print(f"{len(results)} detections on {num_pages} page(s) -> {pred_path} and drawn PNGs")
+    coco = [{k: r[k] for k in ("image_id", "category_id", "bbox", "score")} for r in results]
+    (out / COCO_RESULTS).write_text(json.dumps(coco))
+    ms = _record_latency(backend, files, timed) * 1e3 if timed else float("nan")
+    print(f"{len(results)} detections on {len(timed)} page(s) in {elapsed:.1f} s "
+          f"({len(timed) / elapsed:.2f} pages/s; model {ms:.0f} ms/page, {backend.describe()}) "
+          f"-> {pred_path}, {COCO_RESULTS} and drawn PNGs")  # fmt: skip
     return pred_path
 
 

@@ -1,5 +1,6 @@
-"""PDF input of graphkd.apps.predict (scripts/predict.py): pages rendered by pypdfium2 at a chosen dpi,
-one result set per page, and clear errors (missing renderer, broken file, bad dpi).
+"""PDF input of graphkd.apps.predict (scripts/predict.py): pages rendered by pypdfium2 at a chosen dpi
+in a background thread, one result set per page, and clear errors (missing renderer, broken file,
+bad dpi).
 
 The PDFs are written here with Pillow; the detector is a tiny random R18 student.
 """
@@ -7,7 +8,9 @@ The PDFs are written here with Pillow; the detector is a tiny random R18 student
 from __future__ import annotations
 
 import json
+import re
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +22,8 @@ from detectors.build import build_detector  # noqa: E402
 from detectors.config import get_detector_cfg  # noqa: E402
 from detectors.datasets import get_spec  # noqa: E402
 from graphkd.apps import predict  # noqa: E402
-from graphkd.core.data import DataSplits  # noqa: E402
 from graphkd.apps.run import save_student  # noqa: E402
+from graphkd.core.data import DataSplits  # noqa: E402
 
 CLASSES = get_spec("synthetic").classes
 
@@ -131,3 +134,28 @@ def test_pdf_input_errors(student, tmp_path):
     notes.write_text("x")
     with pytest.raises(ValueError, match=r"notes\.txt.*neither an image.*nor a PDF"):
         predict.main([f"checkpoint={student}", f"input={notes}", f"out={tmp_path}"])
+
+
+def test_pdf_pages_stream_from_a_background_thread(student, tmp_path, monkeypatch, capsys):
+    """PDF pages render in the prefetch thread while the model runs; the run reports pages/s."""
+    threads = []
+    render = predict.render_pdf
+
+    def spy(path, dpi):
+        for image in render(path, dpi):
+            threads.append(threading.current_thread().name)
+            yield image
+
+    monkeypatch.setattr(predict, "render_pdf", spy)
+    pdf = write_pdf(tmp_path / "doc.pdf")
+    out = tmp_path / "pred"
+    predict.main([f"checkpoint={student}", f"input={pdf}", f"out={out}", "backend=eager",
+                  "score_thresh=0.05", "dpi=72"])  # fmt: skip
+    assert threads == ["prefetch", "prefetch"]
+    said = capsys.readouterr()
+    assert "predict (eager)" in said.err and "2/2" in said.err, "the progress bar"
+    assert re.search(
+        r"on 2 page\(s\) in [\d.]+ s \([\d.]+ pages/s; model \d+ ms/page, eager", said.out
+    )
+    coco = json.loads((out / "coco_results.json").read_text())
+    assert {c["image_id"] for c in coco} == {1, 2}
