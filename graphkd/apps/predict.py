@@ -40,6 +40,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -386,8 +387,8 @@ def predict(opts: PredictOptions) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     backend = _open(opts, files, out)
     start = time.perf_counter()
-    pages = prefetch(iter_pages(paths, dpi))
-    results, timed = _detect_pages(backend, pages, num_pages, files, out, opts.score_thresh)
+    with closing(prefetch(iter_pages(paths, dpi))) as pages:  # a model error stops the reader
+        results, timed = _detect_pages(backend, pages, num_pages, files, out, opts.score_thresh)
     elapsed = time.perf_counter() - start
     pred_path = out / PREDICTIONS
     pred_path.write_text(json.dumps(results, indent=1))
