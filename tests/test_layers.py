@@ -58,7 +58,9 @@ def _package(path: Path) -> str:
 
 def _sources() -> list[Path]:
     return sorted(
-        p for top in ("pagedata", "graph", "detectors", "graphkd") for p in (ROOT / top).rglob("*.py")
+        p
+        for top in ("pagedata", "graph", "detectors", "graphkd")
+        for p in (ROOT / top).rglob("*.py")
     )
 
 
@@ -94,4 +96,6 @@ def test_the_rule_sees_lazy_and_relative_imports():
     assert any(_violates(m, "detectors") for _, m in _imports(lazy, "pagedata"))
     relative = "from ..apps import cli\n"
     assert any(_violates(m, "graphkd.apps") for _, m in _imports(relative, "graphkd.core"))
-    assert not any(_violates(m, "graphkd.apps") for _, m in _imports("import graph\n", "graphkd.core"))
+    assert not any(
+        _violates(m, "graphkd.apps") for _, m in _imports("import graph\n", "graphkd.core")
+    )

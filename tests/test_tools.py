@@ -251,7 +251,9 @@ def test_tool_help_and_nothing_written_to_cwd(tmp_path):
     script = REPO / "scripts" / "bench_graph.py"
     r = subprocess.run([sys.executable, str(script), "-h"], capture_output=True, text=True,
                        cwd=tmp_path, env=env, timeout=120)  # fmt: skip
-    assert r.returncode == 0 and "sizes=64,128,256,512" in r.stdout and "naive_repeats: 1" in r.stdout
+    assert (
+        r.returncode == 0 and "sizes=64,128,256,512" in r.stdout and "naive_repeats: 1" in r.stdout
+    )
     r = subprocess.run([sys.executable, str(script), "sizes=8,16", "channels=8", "repeats=1",
                         "batch=1"], capture_output=True, text=True, cwd=tmp_path, env=env,
                        timeout=300)  # fmt: skip

@@ -21,7 +21,6 @@ from detectors.build import build_detector
 from detectors.config import load_detector_cfg
 from detectors.datasets import DATASETS
 from graph import GraphBuilder, GraphConfig
-
 from graphkd.apps.package import STUDENT_CHECKPOINT, STUDENT_CONFIG, read_classes
 from graphkd.apps.rundir import CONFIG_RESOLVED, TEACHER_CONFIG
 from graphkd.core.checkpoint import RunCheckpointer

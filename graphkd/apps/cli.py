@@ -77,8 +77,8 @@ def _distill(cfg: DictConfig) -> float:
 
 
 def _train_teacher(cfg: DictConfig) -> float:
-    from graphkd.core.models import teacher_dir
     from graphkd.apps.run import launch_job, teacher_worker
+    from graphkd.core.models import teacher_dir
 
     _record_overrides(cfg)
     result = launch_job(teacher_worker, cfg, teacher_dir(cfg))

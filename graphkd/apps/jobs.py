@@ -16,13 +16,12 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from detectors.config import INFERENCE_KEYS
-
 from graphkd.apps.cli import compose_config
+from graphkd.apps.run import distill_worker, launch_job, teacher_worker
+from graphkd.apps.rundir import CONFIG_RESOLVED, TEACHER_CONFIG, is_done, read_metrics
 from graphkd.core.d2config import detector_cfg
 from graphkd.core.data import DataSplits, prepare_data
 from graphkd.core.models import teacher_dir
-from graphkd.apps.run import distill_worker, launch_job, teacher_worker
-from graphkd.apps.rundir import CONFIG_RESOLVED, TEACHER_CONFIG, is_done, read_metrics
 
 __all__ = ["config_diff", "ensure_student", "ensure_teacher"]
 

@@ -20,7 +20,6 @@ from torch_geometric.data import Data
 from detectors.datasets import ImageCheckingMapper
 from detectors.roi_features import extract_roi_features
 from graph import GraphBuilder
-
 from graphkd.core.distiller import build_graph_pair
 
 __all__ = ["graph_for_page", "page_input", "train_mode_without_bn_updates"]

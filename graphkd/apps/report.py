@@ -20,13 +20,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from graphkd.core.checkpoint import read_train_log  # noqa: E402
 from graphkd.apps.visualize import (  # noqa: E402,F401  (re-exported)
     draw_detections,
     draw_graph_pair,
     draw_instance_graph,
     side_by_side,
 )
+from graphkd.core.checkpoint import read_train_log  # noqa: E402
 
 __all__ = [
     "DETECTOR_LOSSES",

@@ -25,12 +25,6 @@ from detectron2.utils.logger import setup_logger
 from omegaconf import DictConfig, OmegaConf
 
 from detectors.build import build_detector, count_parameters
-
-from graphkd.core import engine
-from graphkd.core.config import Config, to_config
-from graphkd.core.d2config import detector_cfg
-from graphkd.core.data import DataSplits, prepare_data
-from graphkd.core.models import build_distiller
 from graphkd.apps.package import (
     STUDENT_CHECKPOINT,
     write_labels,
@@ -46,7 +40,12 @@ from graphkd.apps.rundir import (
     seconds_per_iter,
     write_metrics,
 )
+from graphkd.core import engine
 from graphkd.core.checkpoint import write_text
+from graphkd.core.config import Config, to_config
+from graphkd.core.d2config import detector_cfg
+from graphkd.core.data import DataSplits, prepare_data
+from graphkd.core.models import build_distiller
 
 __all__ = [
     "JobResult",

@@ -116,10 +116,11 @@ def read_train_log(path: str | os.PathLike, require: str | None = None) -> list[
     if path.is_dir():
         path = path / TRAIN_LOG
     if not path.is_file():
-        raise FileNotFoundError(f"No training log {str(path)!r} (written by graphkd.core.engine.train)")
+        raise FileNotFoundError(
+            f"No training log {str(path)!r} (written by graphkd.core.engine.train)"
+        )
     recs = [rec for _, rec in _parse(path.read_text().splitlines())]
     return recs if require is None else [r for r in recs if require in r]
-
 
 
 def repair_train_log(path: str | os.PathLike, next_iter: int) -> int:

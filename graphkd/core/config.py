@@ -13,7 +13,6 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from detectors.config import DOC_ASPECT_RATIOS, InferenceSettings, default_anchor_sizes
 from graph.config import GraphConfig
-
 from graphkd.core.losses import KD_TERMS, KDLossConfig
 from graphkd.core.methods import check_method, method_uses
 

@@ -10,7 +10,6 @@ from detectron2.config import CfgNode
 from omegaconf import DictConfig
 
 from detectors.config import get_detector_cfg
-
 from graphkd.core.config import Config
 from graphkd.core.data import DataSplits
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from omegaconf import DictConfig
 
 from detectors.datasets import DATASETS, dataset_root, register_coco_dataset, register_dataset
-
 from graphkd.core.config import DatasetConfig
 
 __all__ = ["DataSplits", "prepare_data"]

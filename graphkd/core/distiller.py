@@ -18,7 +18,6 @@ from torch_geometric.data import Batch
 from detectors.build import freeze
 from detectors.roi_features import RoIFeatures, extract_roi_features
 from graph import GraphBuilder
-
 from graphkd.core.losses import KDLoss
 from graphkd.core.methods import METHODS, check_method, needs_graphs
 

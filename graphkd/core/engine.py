@@ -34,7 +34,6 @@ from torch.utils.data import Sampler
 from detectors.datasets import ImageCheckingMapper
 from detectors.evaluation import METRICS, COCOBoxEvaluator
 from detectors.inference import run_inference
-
 from graphkd.core.checkpoint import TRAIN_LOG, RunCheckpointer, repair_train_log
 
 __all__ = [

@@ -16,7 +16,6 @@ from omegaconf import DictConfig
 
 from detectors.build import build_detector, freeze, load_checkpoint
 from graph import GraphBuilder
-
 from graphkd.core.config import Config
 from graphkd.core.d2config import detector_cfg
 from graphkd.core.data import DataSplits

@@ -288,8 +288,12 @@ def bench_latency(opts: DictConfig) -> dict:
             "torch_threads": bench.threads,
             "load_avg_1min_at_end": os.getloadavg()[0],
         },
-        "settings": {"reps": bench.reps, "formats": [f for f in bench.formats if f],
-                     "bg_bias": BG_BIAS, "test": settings},  # fmt: skip
+        "settings": {
+            "reps": bench.reps,
+            "formats": [f for f in bench.formats if f],
+            "bg_bias": BG_BIAS,
+            "test": settings,
+        },  # fmt: skip
         "models": models,
         "pairs": pairs,
     }

@@ -125,7 +125,10 @@ def _pool_splits(opts: DictConfig, data) -> dict[str, list]:
         opts, data, opts.checkpoint, opts.model, opts.seed
     )
     splits = {}
-    for split, name, cap in (("train", data.train, opts.max_train), ("val", data.val, opts.max_val)):
+    for split, name, cap in (
+        ("train", data.train, opts.max_train),
+        ("val", data.val, opts.max_val),
+    ):
         dicts = DatasetCatalog.get(name)
         dicts = dicts[:cap] if cap else dicts
         splits[split] = pool_regions(model, dicts, min_size, max_size, fmt)
@@ -188,7 +191,9 @@ def _print(report: dict, out: Path) -> None:
     for k, r in report["results"].items():
         print(f"{k:<10} {r['val_accuracy']:>16} {r['val_macro_f1']:>16} {r['train_accuracy']:>16}")
     seeds = [r["seed"] for r in next(iter(report["runs"].values()))]
-    print(f"GNN - MLP val accuracy per seed {seeds}: {report['gnn_minus_mlp_val_accuracy_per_seed']}")
+    print(
+        f"GNN - MLP val accuracy per seed {seeds}: {report['gnn_minus_mlp_val_accuracy_per_seed']}"
+    )
     s = report["seconds"]
     print(f"pooling {s['pool_regions']:.0f} s, training {s['train_both']:.0f} s; wrote {out}")
 

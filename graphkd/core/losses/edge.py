@@ -8,7 +8,6 @@ import torch
 from torch import Tensor
 
 from graph.types import EdgeType
-
 from graphkd.core.losses._utils import (
     GraphLike,
     check_same_graphs,

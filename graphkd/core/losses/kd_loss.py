@@ -10,14 +10,19 @@ import torch
 from torch import Tensor, nn
 
 from graph.config import OptionsMixin
-
 from graphkd.core.adapter import ChannelAdapter
 from graphkd.core.losses._utils import GraphLike
 from graphkd.core.losses._utils import graph_index as _graph_index
 from graphkd.core.losses._utils import num_graphs as _num_graphs
 from graphkd.core.losses.edge import edge_loss
 from graphkd.core.losses.extras import FPN_LEVELS, box_kd_loss, fpn_feature_loss, logit_kd_loss
-from graphkd.core.losses.node import NODE_MODES, node_loss, node_type_weights, roi_node_loss, roi_roles
+from graphkd.core.losses.node import (
+    NODE_MODES,
+    node_loss,
+    node_type_weights,
+    roi_node_loss,
+    roi_roles,
+)
 from graphkd.core.losses.structure import structure_loss
 
 __all__ = ["GRAPH_TERMS", "KDLossConfig", "KDLoss", "KD_TERMS"]

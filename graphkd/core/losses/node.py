@@ -9,7 +9,6 @@ from torch import Tensor
 from torch_geometric.utils import scatter
 
 from graph.types import NodeType
-
 from graphkd.core.losses._utils import (
     GraphLike,
     connected_zero,

@@ -13,8 +13,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from graphkd.apps.cli import CONFIG_DIR
-from graphkd.apps.cli import register_configs
+from graphkd.apps.cli import CONFIG_DIR, register_configs
 
 REPO = Path(__file__).resolve().parents[3]
 

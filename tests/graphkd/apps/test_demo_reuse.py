@@ -6,14 +6,14 @@ import pytest
 from omegaconf import OmegaConf
 
 from graphkd.apps.cli import compose_config as _compose
-from graphkd.core.d2config import detector_cfg
-from graphkd.core.data import prepare_data
 from graphkd.apps.jobs import config_diff
 from graphkd.apps.jobs import ensure_student as _student
 from graphkd.apps.jobs import ensure_teacher as _teacher
-from graphkd.core.models import teacher_dir
 from graphkd.apps.run import JobResult
 from graphkd.apps.rundir import mark_done
+from graphkd.core.d2config import detector_cfg
+from graphkd.core.data import prepare_data
+from graphkd.core.models import teacher_dir
 
 
 def test_config_diff_names_changed_keys_and_honours_ignore():

@@ -36,14 +36,13 @@ import graphkd.core.losses.kd_loss as kd_loss_module
 from detectors.build import build_detector, count_parameters
 from detectors.config import load_detector_cfg
 from detectors.dummy import make_dummy_batch
-from graphkd.apps.cli import CONFIG_DIR
-from graphkd.apps.cli import register_configs
+from graphkd.apps.cli import CONFIG_DIR, register_configs
+from graphkd.apps.package import STUDENT_CHECKPOINT, STUDENT_CONFIG
+from graphkd.apps.run import distill_worker, launch_job, teacher_worker
 from graphkd.core.d2config import detector_cfg
 from graphkd.core.data import DataSplits, prepare_data
 from graphkd.core.distiller import Distiller
 from graphkd.core.models import build_distiller, build_teacher, teacher_dir
-from graphkd.apps.package import STUDENT_CHECKPOINT, STUDENT_CONFIG
-from graphkd.apps.run import distill_worker, launch_job, teacher_worker
 
 DETECTOR_LOSSES = {"loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc"}
 RUN_FILES = (

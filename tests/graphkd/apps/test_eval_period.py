@@ -14,9 +14,9 @@ from e2e_helpers import TINY, compose_cfg
 from torch import nn
 
 from detectors.inference import run_inference
-from graphkd.core import engine
 from graphkd.apps.package import STUDENT_CHECKPOINT
 from graphkd.apps.run import distill_worker, launch_job
+from graphkd.core import engine
 from graphkd.core.checkpoint import read_train_log
 
 

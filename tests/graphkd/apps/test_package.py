@@ -18,17 +18,17 @@ from detectors.build import build_detector  # noqa: E402
 from detectors.config import InferenceSettings, inference_settings, load_detector_cfg  # noqa: E402
 from detectors.datasets import get_spec  # noqa: E402
 from detectors.export import detect, preprocess  # noqa: E402
-from pagedata.synthetic import render_page  # noqa: E402
 from graphkd.apps.artifacts import resolve_model  # noqa: E402
 from graphkd.apps.cli import CONFIG_DIR  # noqa: E402
-from graphkd.core.d2config import detector_cfg  # noqa: E402
-from graphkd.core.data import DataSplits  # noqa: E402
 from graphkd.apps.package import (  # noqa: E402
     package_run,
     read_classes,
     write_model_card,
     write_student_package,
 )
+from graphkd.core.d2config import detector_cfg  # noqa: E402
+from graphkd.core.data import DataSplits  # noqa: E402
+from pagedata.synthetic import render_page  # noqa: E402
 
 CLASSES = get_spec("synthetic").classes
 

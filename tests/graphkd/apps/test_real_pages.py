@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pagedata.synthetic import generate_synthetic
 from graphkd.apps.real_pages import real_pages_table, resolve_pages
+from pagedata.synthetic import generate_synthetic
 
 
 def make_real_pages(root: Path, pages: int = 3, size: int = 128) -> Path:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_losses import PAPER_GRAPH, PAPER_LOSS
 
 from graph import GraphBuilder
 from graphkd.core.losses import KDLoss, KDLossConfig
-from test_losses import PAPER_GRAPH, PAPER_LOSS
 
 C, K = 6, 5  # channels; classes (0..2 text, 3..4 non-text, 5 = background)
 PRESETS = {
