@@ -24,8 +24,8 @@ mkdir -p "$REPORT_DIR" "$WORK"
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 
 if [[ "${GPU_CHECK_DRY_RUN:-0}" == 1 ]]; then
-  exec "$PY" -m graphkd.apps.gpu_check --dry-run --outputs "$WORK" \
-    --json "$REPORT_DIR/gpu_check.json" "$@"
+  exec "$PY" -m graphkd.apps.gpu_check dry_run=true "work=$WORK" \
+    "report=$REPORT_DIR/gpu_check.json" "$@"
 fi
 
 # The missing packages go to a private folder put on PYTHONPATH: the machine's own torch, numpy
@@ -53,7 +53,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
 '| detectron2', detectron2.__version__, '|', torch.cuda.get_device_name())"
 
 rc=0
-"$PY" -m graphkd.apps.gpu_check --outputs "$WORK" --json "$REPORT_DIR/gpu_check.json" "$@" || rc=$?
+"$PY" -m graphkd.apps.gpu_check "work=$WORK" "report=$REPORT_DIR/gpu_check.json" "$@" || rc=$?
 # The CUDA-only tests (skipped on CPU machines, so CI never runs them).
 "$PY" -m pytest -q -p no:cacheprovider -k cuda tests/graphkd/core/test_losses.py || rc=$?
 exit $rc

@@ -10,7 +10,8 @@ results table was made with settings other than today's defaults.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
+import inspect
 import json
 import os
 import re
@@ -153,17 +154,13 @@ def test_make_commands_name_makefile_targets():
 
 @cache
 def _tool_name(script: str) -> str | None:
-    """The Hydra tool a script runs (registered when its package module is imported)."""
-    from graphkd.apps import tool
-
-    before = set(tool._SCHEMAS)
-    spec = importlib.util.spec_from_file_location(f"_docs_{script[:-3]}", REPO / "scripts" / script)
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))
-    new = [n for n in tool._SCHEMAS if n not in before]
-    return new[-1] if new else _REGISTERED.get(script)
-
-
-_REGISTERED: dict[str, str] = {}
+    """The Hydra tool a script runs: the name its package function passes to ``run_tool``."""
+    found = re.search(r"^from ([\w.]+) import main$", (REPO / "scripts" / script).read_text(), re.M)
+    if found is None:
+        return None
+    main = importlib.import_module(found.group(1)).main  # importing it registers the tool
+    name = re.search(r'run_tool\(\s*"(\w+)"', inspect.getsource(main))
+    return name.group(1) if name else None
 
 
 def _check_command(script: str, args: list[str]) -> None:
@@ -174,7 +171,6 @@ def _check_command(script: str, args: list[str]) -> None:
         compose_config(args + (["kd=none"] if script == "train_student.py" else []))
         return
     name = _tool_name(script)
-    _REGISTERED.setdefault(script, name)
     if name is None:  # not a Hydra tool: let the script validate its own command line
         run = subprocess.run(
             [sys.executable, str(REPO / "scripts" / script), *args, "--cfg", "job"],

@@ -10,18 +10,19 @@ test suite runs it, so the script cannot rot while no GPU is at hand.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
-import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from detectron2.data import DatasetCatalog
 from detectron2.data.detection_utils import read_image
+from omegaconf import DictConfig
 
 from detectors.build import build_detector
 from detectors.config import load_detector_cfg
@@ -30,10 +31,19 @@ from graphkd.apps.cli import compose_config
 from graphkd.apps.package import STUDENT_CONFIG
 from graphkd.apps.run import distill_worker, launch_job, teacher_worker
 from graphkd.apps.rundir import seconds_per_iter
+from graphkd.apps.tool import register_tool, run_tool
+from graphkd.core.config import Config
 from graphkd.core.data import prepare_data
 from graphkd.core.models import teacher_dir
 
-__all__ = ["CUDA_TOLERANCE", "compare_devices", "gpu_check", "job_overrides", "main"]
+__all__ = [
+    "CUDA_TOLERANCE",
+    "GpuCheckOptions",
+    "compare_devices",
+    "gpu_check",
+    "job_overrides",
+    "main",
+]
 
 STUDENTS = ("graphkd", "dsig")
 
@@ -166,22 +176,44 @@ def gpu_check(outputs: str | os.PathLike, dry_run: bool = False, extra: list[str
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m graphkd.apps.gpu_check [--dry-run] [--outputs DIR] [--json FILE] [overrides]``;
-    exit status 0 when the report is ok."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dry-run", action="store_true", help="CPU, toy sizes, no AMP")
-    parser.add_argument("--outputs", default="outputs/gpu_check", help="runs and pages go here")
-    parser.add_argument("--json", default=None, help="also write the report to this file")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides applied last")
-    args = parser.parse_args(argv)
-    report = gpu_check(os.path.abspath(args.outputs), args.dry_run, args.overrides)
+@dataclass
+class GpuCheckOptions(Config):
+    """The training config (its keys are forwarded to the check's jobs) plus the check's own."""
+
+    # CPU, toy sizes, no AMP: the same path as on a GPU, as the test suite runs it.
+    dry_run: bool = False
+    # Where the check's runs and pages go.
+    work: str = "outputs/gpu_check"
+    # Also write the JSON report to this file.
+    report: str | None = None
+
+
+USAGE = """The GPU check: trainer=gpu teacher and students with AMP on one CUDA device; prints JSON.
+
+    python -m graphkd.apps.gpu_check [dry_run=true] [work=DIR] [report=FILE] [training overrides]
+
+scripts/gpu_check.sh installs the packages the device machine lacks, then runs this.
+"""
+
+register_tool("gpu_check", GpuCheckOptions, USAGE)
+
+
+def _check(cfg: DictConfig) -> dict:
+    report = gpu_check(os.path.abspath(cfg.work), cfg.dry_run, list(cfg.overrides))
     text = json.dumps(report, indent=1, default=str)
     print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
-    return 0 if report["ok"] else 1
+    if cfg.report:
+        Path(cfg.report).write_text(text + "\n")
+    if not report["ok"]:
+        raise SystemExit(1)
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> dict | None:
+    """``python -m graphkd.apps.gpu_check``: the command line (``argv`` None) or a list of
+    overrides; exits with status 1 when the report is not ok."""
+    return run_tool("gpu_check", _check, argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

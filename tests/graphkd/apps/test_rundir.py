@@ -179,7 +179,7 @@ def test_truncated_last_checkpoint_falls_back_to_the_previous(tmp_path, caplog):
     last = tmp_path / "model_0000005.pth"
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # cut by a kill / bad copy
     fresh, fresh_model, fresh_counter = _checkpointer(tmp_path, seed=1)
-    with caplog.at_level(logging.WARNING, logger="graphkd.apps.rundir"):
+    with caplog.at_level(logging.WARNING, logger="graphkd.core.checkpoint"):
         fresh.resume_or_load("", resume=True)
     assert fresh_counter.iter == 3 and bool((fresh_model.weight == 3.0).all())
     assert "model_0000005.pth cannot be read" in caplog.text
@@ -224,11 +224,12 @@ def test_done_marker_lifecycle(tmp_path):
 
 def test_builder_state_falls_back_to_the_previous_checkpoint(tmp_path, caplog):
     """load_builder_state reads checkpoints as a resume does: a cut last one is skipped."""
-    from graph import GraphBuilder
+    from graph import GraphBuilder, GraphConfig
     from graphkd.apps.artifacts import load_builder_state
 
-    def builder():
-        return GraphBuilder([0], 2, teacher_channels=4, student_channels=4)
+    def builder():  # channel-mean descriptors: 4 dims for 4 channels
+        cfg = GraphConfig(descriptor="mean")
+        return GraphBuilder([0], 2, cfg, teacher_channels=4, student_channels=4)
 
     counter = _Counter()
     for it in (1, 3):
@@ -241,7 +242,7 @@ def test_builder_state_falls_back_to_the_previous_checkpoint(tmp_path, caplog):
     last = tmp_path / "model_0000003.pth"
     last.write_bytes(last.read_bytes()[:100])  # cut by a kill
     fresh = builder()
-    with caplog.at_level(logging.WARNING, logger="graphkd.apps.rundir"):
+    with caplog.at_level(logging.WARNING, logger="graphkd.core.checkpoint"):
         assert load_builder_state(fresh, tmp_path)
     assert fresh.teacher_stats.num_samples == 2 and "model_0000003.pth" in caplog.text
     (tmp_path / "model_0000001.pth").write_bytes(b"cut")
