@@ -1,3 +1,20 @@
 """Benchmarks behind ``scripts/bench*.py``: training-step cost (:mod:`.train_step`), graph
 construction against a naive reference (:mod:`.graph_build`, :mod:`.graph_naive`) and inference
 latency (:mod:`.latency`). Each prints one JSON report."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+__all__ = ["write_report"]
+
+
+def write_report(report: dict[str, Any], path: str) -> dict[str, Any]:
+    """Write a benchmark's JSON ``report`` to ``path`` (folders made), print it, return it."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2)
+    print(json.dumps(report, indent=2))
+    return report

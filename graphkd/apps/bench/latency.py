@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from graphkd.apps.bench import write_report
 from graphkd.apps.cli import compose_config
 from graphkd.apps.tool import register_tool, run_tool
 from graphkd.core.config import Config
@@ -297,11 +298,7 @@ def bench_latency(opts: DictConfig) -> dict:
         "models": models,
         "pairs": pairs,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(bench.out)), exist_ok=True)
-    with open(bench.out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(json.dumps(report, indent=2))
-    return report
+    return write_report(report, bench.out)
 
 
 def main(argv: Sequence[str] | None = None) -> dict | None:

@@ -20,7 +20,6 @@ Also: inference latency per page and parameter counts of teacher and student.
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import platform
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 
 from omegaconf import DictConfig
 
+from graphkd.apps.bench import write_report
 from graphkd.apps.tool import register_tool, run_tool
 from graphkd.core.config import Config
 
@@ -263,11 +263,7 @@ def train_step_bench(opts: DictConfig) -> dict:
         "teacher_overhead": statistics.median(times["teacher_forward"]) / student - 1.0,
         "inference": _in_process(_latency, overrides, bench.iters),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(bench.out)), exist_ok=True)
-    with open(bench.out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(json.dumps(report, indent=2))
-    return report
+    return write_report(report, bench.out)
 
 
 def main(argv: Sequence[str] | None = None) -> dict | None:
