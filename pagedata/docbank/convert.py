@@ -37,8 +37,11 @@ def split_stems(stems: Iterable[str], val_fraction: float = 0.25) -> dict[str, l
     return {"train": [s for s in stems if s not in val], "val": [s for s in stems if s in val]}
 
 
-def _write_image(page: DocBankPage, out: Path, image_height: int | None) -> DocBankPage:
-    """Copy (or resize to ``image_height`` pixels high) the page image into ``out``."""
+def _write_image(
+    page: DocBankPage, out: Path, image_height: int | None, jpeg_quality: int | None = None
+) -> DocBankPage:
+    """Copy (or resize to ``image_height`` pixels high) the page image into ``out``; a resized
+    page is a JPEG at ``jpeg_quality`` (optimised), or at quality 95 when None."""
     dst = out / page.image.name
     if not image_height or image_height == page.height:
         if not (dst.is_file() and dst.stat().st_size == page.image.stat().st_size):
@@ -48,7 +51,11 @@ def _write_image(page: DocBankPage, out: Path, image_height: int | None) -> DocB
     w, h = max(1, int(round(page.width * scale))), int(image_height)
     dst = dst.with_suffix(".jpg")
     with Image.open(page.image) as im:
-        im.convert("RGB").resize((w, h), Image.Resampling.LANCZOS).save(dst, quality=95)
+        page_image = im.convert("RGB").resize((w, h), Image.Resampling.LANCZOS)
+    if jpeg_quality is None:
+        page_image.save(dst, quality=95)
+    else:
+        page_image.save(dst, quality=jpeg_quality, optimize=True)
     boxes = page.boxes * np.array([w / page.width, h / page.height] * 2)
     return DocBankPage(page.stem, dst, w, h, boxes, page.labels, page.drawing)
 
@@ -61,6 +68,7 @@ def convert_docbank_dir(
     class_sets: Sequence[str] = ("publaynet", "docbank"),
     image_height: int | None = None,
     params: GroupingParams | None = None,
+    jpeg_quality: int | None = None,
 ) -> dict[str, Path]:
     """Convert every ``*.txt`` token file of ``token_dir`` into a dataset folder ``out_dir``.
 
@@ -68,7 +76,7 @@ def convert_docbank_dir(
     high) and, per class set, ``out_dir/<COCO_DIRS[set]>/{train,val,all}.json`` (train / val by
     :func:`split_stems`; ``all`` = every page). Image ids are the pages' ranks in ``all`` (sorted
     by image file name, the order ``scripts/predict.py`` reads a folder in), the same in every
-    json. Returns ``{"<set>/<split>": json path}``.
+    json. ``jpeg_quality``: of the resized pages (None: 95). Returns ``{"<set>/<split>": json path}``.
     """
     files = sorted(Path(token_dir).glob("*.txt"))
     if not files:
@@ -77,7 +85,10 @@ def convert_docbank_dir(
         class_map(s)  # fail on a bad class set before any work
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    pages = [_write_image(read_page(f, image_dir), out_dir / "images", image_height) for f in files]
+    pages = [
+        _write_image(read_page(f, image_dir), out_dir / "images", image_height, jpeg_quality)
+        for f in files
+    ]
     pages.sort(key=lambda pg: pg.image.name)
     ids = {pg.stem: k + 1 for k, pg in enumerate(pages)}
     parts = split_stems(ids, val_fraction)

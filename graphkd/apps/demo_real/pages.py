@@ -14,10 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from graphkd.apps.real_pages import resolve_pages
-from pagedata.docbank import convert_docbank_dir, find_page_image, split_stems
+from pagedata.docbank import convert_docbank_dir, split_stems
 
 __all__ = [
     "SAMPLES",
@@ -78,21 +76,12 @@ def convert_docbank_pages(
     pages ``image_height`` px high at JPEG ``quality``: the shipped samples' form. Returns
     ``out_dir``.
 
-    :func:`pagedata.docbank.convert_docbank_dir` does the conversion (its JPEGs are quality 95);
-    each page is then encoded again from its original at the same size and ``quality``.
+    The conversion is :func:`pagedata.docbank.convert_docbank_dir`'s.
     """
-    token_dir, out_dir = Path(token_dir), Path(out_dir)
-    convert_docbank_dir(token_dir, out_dir, image_dir, image_height=image_height)
-    for txt in sorted(token_dir.glob("*.txt")):
-        src = find_page_image(txt, image_dir if image_dir is not None else token_dir)
-        dst = out_dir / "images" / src.with_suffix(".jpg").name
-        with Image.open(dst) as im:
-            size = im.size
-        with Image.open(src) as im:
-            if im.size == size:  # already at image_height: the converter copied it
-                continue
-            page = im.convert("RGB").resize(size, Image.Resampling.LANCZOS)
-        page.save(dst, quality=quality, optimize=True)
+    out_dir = Path(out_dir)
+    convert_docbank_dir(
+        token_dir, out_dir, image_dir, image_height=image_height, jpeg_quality=quality
+    )
     return out_dir
 
 
