@@ -83,21 +83,24 @@ def evaluate_pages(
     threads: int = 0,
     score_thresh: float = 0.05,
     progress: bool = True,
+    backend: str = "eager",
+    precision: str = "fp32",
+    calibration: str | None = None,
 ) -> dict:
     """Predict and score every page of ``gt``; returns the metrics (AP, AP50, AP75, APs/m/l,
-    per-class AP in percent, ``num_pages``). With ``out``: writes ``out/predictions.json`` and
-    ``out/metrics.json``. ``threads`` > 0 sets torch's CPU threads (1 is fastest on a loaded
-    machine, where two OpenMP threads spin against each other)."""
-    import torch
+    per-class AP in percent, ``num_pages``, ``backend``, ``precision``). With ``out``: writes
+    ``out/predictions.json`` and ``out/metrics.json``. ``threads`` > 0 sets the model's CPU
+    threads (1 is fastest on a loaded machine, where two OpenMP threads spin against each
+    other). ``backend`` / ``precision``: as ``graphkd-predict`` runs the model
+    (:func:`graphkd.apps.backends.open_backend`); int8 is calibrated on the pages of
+    ``calibration`` (folders / images / PDFs, never the pages scored here)."""
     from tqdm import tqdm
 
     from detectors.evaluation import evaluate_coco, to_jsonable
     from graphkd.apps.artifacts import resolve_model
-    from graphkd.apps.predict import build_predictor, to_coco
+    from graphkd.apps.predict import to_coco
     from graphkd.apps.visualize import load_image
 
-    if threads > 0:
-        torch.set_num_threads(threads)
     data = json.loads(Path(gt).read_text())
     gt_ids = {c["name"]: c["id"] for c in data["categories"]}
     files = resolve_model(checkpoint)
@@ -107,16 +110,17 @@ def evaluate_pages(
             f"None of the model's classes {files.classes} is among {gt}'s categories "
             f"{list(gt_ids)}: this model was not trained for these labels."
         )
-    predictor = build_predictor(files, score_thresh)
+    model = _open_model(files, backend, precision, score_thresh, threads, calibration)
     preds = []
     for im in tqdm(data["images"], desc="eval", unit="page", disable=not progress):
-        inst = predictor(load_image(Path(images) / im["file_name"], "BGR"))["instances"]
-        dets = to_coco(inst.to("cpu"), im["id"], im["file_name"], files)
+        inst = model(load_image(Path(images) / im["file_name"], "BGR"))
+        dets = to_coco(inst, im["id"], im["file_name"], files)
         preds += [dict(d, category_id=gt_ids[d["category_name"]]) for d in dets
                   if d["category_name"] in gt_ids]  # fmt: skip
     metrics = evaluate_coco(data, preds)
     metrics["num_pages"] = len(data["images"])
     metrics["checkpoint"], metrics["gt"] = str(files.weights), str(gt)
+    metrics["backend"], metrics["precision"] = model.name, model.precision
     if unknown:
         metrics["dropped_classes"] = unknown
     metrics = to_jsonable(metrics)
@@ -126,6 +130,24 @@ def evaluate_pages(
         (o / "predictions.json").write_text(json.dumps(preds))
         (o / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def _open_model(files, backend: str, precision: str, score_thresh: float, threads: int,
+                calibration: str | None):  # fmt: skip
+    """The model of ``files`` behind ``backend``; int8 needs ``calibration`` pages."""
+    from graphkd.apps.backends import open_backend
+    from graphkd.apps.predict import iter_pages, list_inputs
+
+    if precision == "int8" and not calibration:
+        raise ValueError(
+            "precision=int8 needs calibration=DIR_OR_FILES: pages of your own data to calibrate "
+            "the activation ranges on (e.g. the train pages), not the pages scored here."
+        )
+    pages = list_inputs(calibration) if calibration else []
+    return open_backend(
+        files, backend, precision, score_thresh=score_thresh, threads=threads,
+        calibration=lambda: (p.image for p in iter_pages(pages)),
+    )  # fmt: skip
 
 
 def _class_counts(gt: str | os.PathLike) -> dict[str, int]:
@@ -193,7 +215,11 @@ are contiguous 0.. while COCO jsons count from 1), and writes out/predictions.js
 out/metrics.json (AP, AP50, AP75, APs/m/l, per-class AP, in percent). Detections of classes the
 ground truth lacks are dropped. gt: a json, or a folder as :func:`resolve_pages` finds it
 (images= then optional). threads: torch CPU threads (0: torch's default; 1 is faster on a loaded
-machine, where two OpenMP threads spin against each other).
+machine, where two OpenMP threads spin against each other). backend / precision: the model as
+graphkd-predict runs it (default eager fp32, the training's own evaluation); precision=int8
+(ONNX) needs calibration=DIR: pages of your own data, not the pages scored:
+
+    python scripts/eval_pages.py checkpoint=RUN_DIR gt=FOLDER out=DIR backend=onnx precision=int8 calibration=TRAIN_IMAGES
 """
 
 
@@ -206,6 +232,9 @@ class EvalPagesOptions:
     images: str | None = None
     out: str = MISSING
     threads: int = 0
+    backend: str = "eager"  # eager | torchscript | onnx | auto, as graphkd-predict runs it
+    precision: str = "fp32"  # fp32 | int8 (ONNX; needs calibration=)
+    calibration: str | None = None  # int8: pages to calibrate on (folders, images, PDFs)
 
 
 register_tool("eval_pages", EvalPagesOptions, EVAL_PAGES_USAGE)
@@ -216,7 +245,10 @@ def eval_pages(opts: EvalPagesOptions) -> dict:
     from detectors.evaluation import format_table
 
     gt, images = resolve_pages(opts.gt, opts.images)
-    metrics = evaluate_pages(opts.checkpoint, gt, images, opts.out, threads=opts.threads)
+    metrics = evaluate_pages(
+        opts.checkpoint, gt, images, opts.out, threads=opts.threads, backend=opts.backend,
+        precision=opts.precision, calibration=opts.calibration,
+    )  # fmt: skip
     print(format_table(metrics))
     print(f"wrote {opts.out}/metrics.json")
     return metrics

@@ -128,3 +128,41 @@ def test_demo_real_pages_table(tmp_path, monkeypatch):
     (scores / "student_kd-dsig_seed0").rename(scores / "student_kd-dsig")  # an earlier layout
     again = run_demo(seeds=1, outputs=str(tmp_path / "o"), overrides=sizes, real_pages=str(real))
     assert again.read_text() == text
+
+
+def test_eval_pages_backends(tmp_path):
+    """eval_pages scores the model as graphkd-predict runs it: ONNX gives the eager detections
+    (within the export check's tolerance), int8 asks for calibration pages of its own."""
+    import torch
+
+    from detectors.build import build_detector
+    from detectors.config import get_detector_cfg
+    from graphkd.apps.package import write_student_package
+    from graphkd.apps.real_pages import EvalPagesOptions, eval_pages
+
+    classes = ["text", "title", "list", "table", "figure"]
+    cfg = get_detector_cfg("R18", 5, test={"post_nms_topk": 50, "score_thresh": 0.05},
+                           min_size=128, fpn_channels=64, rois_per_image=32)  # fmt: skip
+    torch.manual_seed(0)
+    model = build_detector(cfg).eval()
+    with torch.no_grad():  # spread class scores: detections above 0.05 to compare
+        model.roi_heads.box_predictor.cls_score.weight.normal_(0, 0.05)
+    run = tmp_path / "run"
+    run.mkdir()
+    write_student_package(model, cfg, run, classes, ["text"], None)
+    real = make_real_pages(tmp_path / "pages", pages=2)
+    out = {}
+    for backend in ("eager", "onnx"):
+        opts = EvalPagesOptions(checkpoint=str(run), gt=str(real), out=str(tmp_path / backend),
+                                backend=backend)  # fmt: skip
+        out[backend] = eval_pages(opts)
+        assert out[backend]["backend"] == backend and out[backend]["precision"] == "fp32"
+    preds = {b: json.loads((tmp_path / b / "predictions.json").read_text()) for b in out}
+    assert preds["eager"] and len(preds["onnx"]) == len(preds["eager"])
+    assert out["onnx"]["AP"] == pytest.approx(out["eager"]["AP"], abs=0.5)
+    int8 = EvalPagesOptions(checkpoint=str(run), gt=str(real), out=str(tmp_path / "int8"),
+                            backend="onnx", precision="int8")  # fmt: skip
+    with pytest.raises(ValueError, match="calibration="):
+        eval_pages(int8)
+    int8.calibration = str(real / "images")
+    assert eval_pages(int8)["precision"] == "int8"
