@@ -27,44 +27,64 @@ out: gets predictions.json (COCO-style results: file_name, page (PDF pages only,
     category_name, bbox [x, y, w, h], score), coco_results.json (the same detections as a COCO
     results list: image_id, category_id, bbox, score) and one drawn PNG per page (detectron2
     Visualizer): <image stem>.png, or <pdf stem>_page001.png, _page002.png, ... for PDFs.
-Pages are read (PDFs rendered) in a background thread while the model runs; the progress bar and
-the last line give pages/s. The measured model time per page goes into the run's latency.json
-and MODEL_CARD.md (student run dirs).
+Pages are read (PDFs rendered) in a background thread while the model runs, and drawn and
+written by another (the model is then the only work on the main thread; threads= counts the
+model's threads only); the progress bar and the last line give pages/s. The measured model time
+per page (and an export's seconds) goes into the run's latency.json and MODEL_CARD.md (student
+run dirs). ``python scripts/bench_predict.py`` times it end to end on a PDF (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import queue
-import threading
+
+# The pages are drawn by a background thread while the model runs: OpenMP threads that spin at
+# their barriers then fight it (or any other job) for the cores, and the model runs up to 10x
+# slower (measured on 2 cores); sleeping ones do not. libgomp reads this once, when torch loads,
+# so it applies when predict is imported first (the command line); a value already set wins, and
+# the variable is removed again below so that processes started later do not inherit it.
+OMP_WAIT_POLICY = "PASSIVE"
+_SET_WAIT_POLICY = "OMP_WAIT_POLICY" not in os.environ
+os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
+# ruff: noqa: E402 (the imports below load torch)
+
+import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 from detectron2.data import transforms as T
+from detectron2.structures import Instances
 from omegaconf import MISSING
 from PIL import Image
 from tqdm import tqdm
 
 from graphkd.apps.artifacts import ModelFiles, resolve_model
 from graphkd.apps.backends import Backend, build_predictor, open_backend
+from graphkd.apps.background import BackgroundCalls, prefetch
+from graphkd.apps.export_cache import read_export_info
 from graphkd.apps.package import STUDENT_CONFIG, record_latency
 from graphkd.apps.quantize import CALIBRATION_PAGES
 from graphkd.apps.tool import register_tool, run_tool
 from graphkd.apps.visualize import draw_detections, load_image
 
+if _SET_WAIT_POLICY:
+    del os.environ["OMP_WAIT_POLICY"]
+
 __all__ = [
     "COCO_RESULTS",
     "IMAGE_SUFFIXES",
+    "OMP_WAIT_POLICY",
     "PREDICTIONS",
     "Page",
     "PredictOptions",
+    "PredictRun",
     "build_predictor",
+    "draw_page",
     "iter_pages",
     "list_inputs",
     "main",
@@ -72,6 +92,7 @@ __all__ = [
     "predict",
     "prefetch",
     "render_pdf",
+    "run_predict",
     "to_coco",
 ]
 
@@ -84,9 +105,9 @@ PDF_EXTRA_HINT = (
 )
 PREDICTIONS = "predictions.json"
 COCO_RESULTS = "coco_results.json"
-PREFETCH_PAGES = 4  # pages read ahead of the model (bounded: a long PDF is never all in memory)
-
-Item = TypeVar("Item")
+# zlib level of the drawn PNGs: the same pixels as Pillow's default 6, encoded ~2.5x faster, and
+# about as small on drawn pages (mostly flat colour).
+PNG_COMPRESS_LEVEL = 1
 
 
 @dataclass
@@ -251,58 +272,6 @@ def _unique_png(out: Path, stem: str, used: set[str]) -> Path:
     return out / f"{name}.png"
 
 
-class _End:
-    """The producer's last item: the end of the pages, or the error that ended them."""
-
-    def __init__(self, error: BaseException | None = None):
-        self.error = error
-
-
-def prefetch(items: Iterable[Item], size: int = PREFETCH_PAGES) -> Iterator[Item]:
-    """``items`` in order, produced by a background thread at most ``size`` ahead (e.g. PDF pages
-    rendered while the model runs on the previous ones). An error of the producer is raised here,
-    at its place in the sequence; closing this iterator early stops the producer."""
-    q: queue.Queue = queue.Queue(maxsize=size)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        it = iter(items)
-        try:
-            for item in it:
-                if not put(item):
-                    return
-            put(_End())
-        except BaseException as e:  # handed to the consumer, raised there
-            put(_End(e))
-        finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()  # in the thread that used it (PDFium: one thread at a time)
-
-    thread = threading.Thread(target=produce, name="prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if isinstance(item, _End):
-                if item.error is not None:
-                    raise item.error
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
 def _export_dir(files: ModelFiles, out: Path) -> Path:
     """Where exports are found and written: the run dir, or ``out/export`` when it is read-only."""
     return files.run_dir if os.access(files.run_dir, os.W_OK) else out / "export"
@@ -323,6 +292,16 @@ def _open(opts: PredictOptions, files: ModelFiles, out: Path) -> Backend:
     )
 
 
+def draw_page(
+    image: np.ndarray, inst: Instances, path: Path, classes: Sequence[str], score_thresh: float
+) -> None:
+    """Draw a page's detections (detectron2 ``Visualizer``) and save them as the PNG ``path``."""
+    # Visualizer's labels have a minimum font size: enlarge small pages so boxes stay visible.
+    scale = max(1.0, 800 / max(image.shape[:2]))
+    drawn = draw_detections(image, inst, classes, score_thresh=score_thresh, scale=scale)
+    Image.fromarray(drawn).save(path, compress_level=PNG_COMPRESS_LEVEL)
+
+
 def _detect_pages(
     backend: Backend,
     pages: Iterable[Page],
@@ -331,31 +310,34 @@ def _detect_pages(
     out: Path,
     score_thresh: float,
 ) -> tuple[list[dict], list[tuple[float, tuple[int, int]]]]:
-    """Detect on every page, draw it into ``out``.
+    """Detect on every page; the pages are drawn into ``out`` by a background writer thread
+    (drawing and PNG encoding cost as much as a small model: they overlap with it).
 
     Returns:
         The COCO-style results and, per page, (model seconds, page (H, W)).
     """
     results, used, timed = [], set(), []
     bar = tqdm(pages, total=num_pages, desc=f"predict ({backend.name})", unit="page")
-    for i, page in enumerate(bar):
-        start = time.perf_counter()
-        inst = backend(page.image)
-        timed.append((time.perf_counter() - start, page.image.shape[:2]))
-        results += to_coco(inst, i + 1, str(page.source), files, page.number)
-        # Visualizer's labels have a minimum font size: enlarge small pages so boxes stay visible.
-        scale = max(1.0, 800 / max(page.image.shape[:2]))
-        drawn = draw_detections(page.image, inst, files.classes, score_thresh=score_thresh,
-                                scale=scale)  # fmt: skip
-        Image.fromarray(drawn).save(_unique_png(out, page.stem, used))
+    draw = partial(draw_page, classes=files.classes, score_thresh=score_thresh)
+    with BackgroundCalls(draw, name="writer") as writer:  # waits for the last page on exit
+        for i, page in enumerate(bar):
+            start = time.perf_counter()
+            inst = backend(page.image)
+            timed.append((time.perf_counter() - start, page.image.shape[:2]))
+            results += to_coco(inst, i + 1, str(page.source), files, page.number)
+            writer.submit(page.image, inst, _unique_png(out, page.stem, used))
     return results, timed
 
 
 def _record_latency(
-    backend: Backend, files: ModelFiles, timed: list[tuple[float, tuple[int, int]]]
+    backend: Backend,
+    files: ModelFiles,
+    timed: list[tuple[float, tuple[int, int]]],
+    export_dir: Path,
 ) -> float:
     """Mean model seconds per page (the first page, a warm-up, left out when there are more);
-    written into a writable student run dir's latency.json and model card."""
+    written into a writable student run dir's latency.json and model card, with the seconds the
+    export took (export.json) for an exported backend."""
     seconds = [t for t, _ in timed[1:] or timed]
     mean = sum(seconds) / len(seconds)
     cfg = files.cfg
@@ -367,14 +349,35 @@ def _record_latency(
              "input_hw": list(input_hw), "threads": backend.threads,
              "device": str(cfg.MODEL.DEVICE) if backend.name == "eager" else "cpu",
              "measured_by": "predict"}  # fmt: skip
+    export_s = (read_export_info(export_dir).get("export_s") or {}).get(backend.name)
+    if backend.name != "eager" and export_s is not None:
+        entry["export_s"] = export_s
     run_dir = files.run_dir
     if (run_dir / STUDENT_CONFIG) == files.config and os.access(run_dir, os.W_OK):
         record_latency(run_dir, entry)
     return mean
 
 
-def predict(opts: PredictOptions) -> Path:
-    """Detect on ``opts.input`` and write ``opts.out``; returns the path of predictions.json."""
+@dataclass
+class PredictRun:
+    """What one :func:`run_predict` did.
+
+    Attributes:
+        predictions: the path of predictions.json; pages: pages detected on; detections: results
+        written; seconds: wall time from the opened model to the last file written; model_ms:
+        mean model milliseconds per page (as in latency.json); backend: ``Backend.describe()``.
+    """
+
+    predictions: Path
+    pages: int
+    detections: int
+    seconds: float
+    model_ms: float
+    backend: str
+
+
+def run_predict(opts: PredictOptions) -> PredictRun:
+    """Detect on ``opts.input`` and write ``opts.out`` (the module docstring); returns what it did."""
     dpi = opts.dpi
     if not dpi > 0:
         raise ValueError(f"dpi={dpi} must be > 0")
@@ -389,16 +392,22 @@ def predict(opts: PredictOptions) -> Path:
     start = time.perf_counter()
     with closing(prefetch(iter_pages(paths, dpi))) as pages:  # a model error stops the reader
         results, timed = _detect_pages(backend, pages, num_pages, files, out, opts.score_thresh)
-    elapsed = time.perf_counter() - start
     pred_path = out / PREDICTIONS
     pred_path.write_text(json.dumps(results, indent=1))
     coco = [{k: r[k] for k in ("image_id", "category_id", "bbox", "score")} for r in results]
     (out / COCO_RESULTS).write_text(json.dumps(coco))
-    ms = _record_latency(backend, files, timed) * 1e3 if timed else float("nan")
+    elapsed = time.perf_counter() - start
+    export_dir = _export_dir(files, out)
+    ms = _record_latency(backend, files, timed, export_dir) * 1e3 if timed else float("nan")
     print(f"{len(results)} detections on {len(timed)} page(s) in {elapsed:.1f} s "
           f"({len(timed) / elapsed:.2f} pages/s; model {ms:.0f} ms/page, {backend.describe()}) "
           f"-> {pred_path}, {COCO_RESULTS} and drawn PNGs")  # fmt: skip
-    return pred_path
+    return PredictRun(pred_path, len(timed), len(results), elapsed, ms, backend.describe())
+
+
+def predict(opts: PredictOptions) -> Path:
+    """Detect on ``opts.input`` and write ``opts.out``; returns the path of predictions.json."""
+    return run_predict(opts).predictions
 
 
 def main(argv: Sequence[str] | None = None) -> Path | None:
