@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -79,6 +80,7 @@ def _merged(old: Mapping, new: Mapping, fmt: str) -> dict:
     out = {**old, **new}
     out["files"] = {**old.get("files", {}), **new["files"]}
     out["checks"] = {**old.get("checks", {}), **new["checks"]}
+    out["export_s"] = {**old.get("export_s", {}), **new.get("export_s", {})}
     out["onnx_opset"] = ONNX_OPSET if "onnx" in out["files"] else None
     if fmt == "onnx":
         out.pop("int8", None)
@@ -97,6 +99,7 @@ def ensure_export(files: ModelFiles, fmt: str, export_dir: str | os.PathLike) ->
     if found is not None:
         return found
     print(f"exporting {fmt} into {export_dir} (once: later runs reuse it)")
+    start = time.perf_counter()
     model = load_model(files).cpu()
     pages = default_pages(int(files.cfg.INPUT.MIN_SIZE_TEST))
     export_dir.mkdir(parents=True, exist_ok=True)
@@ -117,6 +120,7 @@ def ensure_export(files: ModelFiles, fmt: str, export_dir: str | os.PathLike) ->
             )
         name = info["files"][fmt]
         os.replace(Path(tmp) / name, export_dir / name)
+    info["export_s"] = {fmt: round(time.perf_counter() - start, 1)}  # trace + check, per format
     write_export_info(export_dir, _merged(read_export_info(export_dir), info, fmt))
     logger.info("exported %s -> %s", fmt, export_dir / name)
     return export_dir / name

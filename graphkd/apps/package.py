@@ -217,7 +217,8 @@ def read_latency(run_dir: str | os.PathLike) -> dict[str, dict]:
 
 def record_latency(run_dir: str | os.PathLike, entry: Mapping[str, Any]) -> Path:
     """Keep ``entry``, a measured deployment latency (``backend``, ``precision``,
-    ``ms_per_page``, ``input_hw``, ``threads``, ``device``, ``measured_by``), in the student run
+    ``ms_per_page``, ``input_hw``, ``threads``, ``device``, ``measured_by``, optionally
+    ``export_s``: the seconds its export took), in the student run
     dir's ``latency.json`` (the newest of each backend and precision) and rewrite its model card.
     Returns the card's path."""
     run_dir = Path(run_dir)
@@ -236,10 +237,11 @@ def _deployment_row(run_dir: Path) -> str:
         n = m.get("threads") or 0
         threads = f"{n} thread{'s' * (n != 1)}" if n else "default threads"
         h, w = m.get("input_hw") or ("?", "?")
+        export = f", exported in {m['export_s']:.0f} s" if "export_s" in m else ""
         rows.append(f"{m['backend']} {m['precision']}: {_fmt(m.get('ms_per_page'), 0)} ms per "
                     f"page ({h}x{w} input, {m.get('device', 'cpu')}, {threads} of "
                     f"{m.get('cpu_count', '?')} CPUs, {m.get('measured_by', '?')} "
-                    f"{m.get('date', '')})".replace(" )", ")"))  # fmt: skip
+                    f"{m.get('date', '')})".replace(" )", ")") + export)  # fmt: skip
     return "; ".join(rows) or "n/a (`scripts/predict.py` measures it per backend)"
 
 
