@@ -1,6 +1,7 @@
 """Benchmarks behind ``scripts/bench*.py``: training-step cost (:mod:`.train_step`), graph
-construction against a naive reference (:mod:`.graph_build`, :mod:`.graph_naive`) and inference
-latency (:mod:`.latency`). Each prints one JSON report."""
+construction against a naive reference (:mod:`.graph_build`, :mod:`.graph_naive`), inference
+latency (:mod:`.latency`) and predict end to end on a PDF (:mod:`.predict_pages`). Each prints
+one JSON report."""
 
 from __future__ import annotations
 
