@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from graphkd.apps.config_reference import CONFIG_DOC, config_reference
 from graphkd.apps.tool import register_tool, run_tool
+from graphkd.core.config import canonical_widths
 
 __all__ = [
     "DocTablesConfig",
@@ -72,7 +73,7 @@ def _strip_outputs(tree: Any, outputs: str) -> Any:
 def normalized_config(cfg: DictConfig | Mapping) -> dict:
     """The resolved config as a plain dict without :data:`VOLATILE` keys and with the outputs
     folder replaced by a placeholder: what decides the numbers a run produces."""
-    tree = OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)
+    tree = canonical_widths(OmegaConf.to_container(OmegaConf.create(cfg), resolve=True))
     tree = _strip_outputs(tree, str(tree.get("outputs", "")))
     for key in VOLATILE:
         *parents, leaf = key.split(".")
@@ -288,6 +289,10 @@ def real_pages_table(
     return f"{first.get('num_pages', '?')} pages of `{gt}`.\n\n" + "\n".join(lines)
 
 
+def _load(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f}"
+
+
 def latency_table(report: Mapping, overrides: Sequence[str] = ()) -> tuple[str, list[list[str]]]:
     """``(markdown, configs)``: seconds per page (median) of every model and variant of a
     ``scripts/bench_latency.py`` report, the pairs' speed-ups, and the override lists of the
@@ -295,8 +300,8 @@ def latency_table(report: Mapping, overrides: Sequence[str] = ()) -> tuple[str, 
     variants = ("eager", "eager_1000", "torchscript", "onnx")
     head = ["page", "model", "params (M)", "eager", "eager, 1000 proposals", "TorchScript", "ONNX"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    pairs = ["| page | teacher -> student | eager speed-up | best student vs teacher eager |",
-             "|---|---|---|---|"]  # fmt: skip
+    pairs = ["| page | teacher -> student | eager speed-up | ONNX speed-up | "
+             "best student vs teacher eager |", "|---|---|---|---|---|"]  # fmt: skip
     configs = []
     for size, models in report["models"].items():
         test = report["settings"]["test"][size]
@@ -307,9 +312,10 @@ def latency_table(report: Mapping, overrides: Sequence[str] = ()) -> tuple[str, 
                 f"| {page} | {name} | {m['params'] / 1e6:.1f} | " + " | ".join(cells) + " |"
             )
         for pair, p in report["pairs"][size].items():
-            best = p["student_best"]
+            best, onnx = p["student_best"], p.get("speedup_onnx")
             pairs.append(
                 f"| {size} px | {p['teacher']} -> {p['student']} | {p['speedup_eager']:.2f}x | "
+                f"{f'{onnx:.2f}x' if onnx else '-'} | "
                 f"{p['speedup_best_vs_teacher_eager']:.2f}x ({best['variant']}, "
                 f"{best['median_s']:.3f} s) |"
             )
@@ -319,7 +325,7 @@ def latency_table(report: Mapping, overrides: Sequence[str] = ()) -> tuple[str, 
     note = (
         f"Seconds per page, median of {report['settings']['reps']} runs, batch 1, "
         f"{machine.get('torch_threads', '?')} threads on {machine.get('cpus', '?')} CPUs "
-        f"(load {machine.get('load_avg_1min_at_end', '?')} at the end), torch "
+        f"(load {_load(machine.get('load_avg_1min_at_end'))} at the end), torch "
         f"{machine.get('torch', '?')}; random weights."
     )
     return "\n".join([note, "", *lines, "", *pairs]), configs

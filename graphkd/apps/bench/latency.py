@@ -237,6 +237,10 @@ def _pair_speedups(t: dict, s: dict, cfg) -> dict:
         # fastest student deployment vs the teacher as it runs today in this project
         "speedup_best_vs_teacher_eager": t["eager"]["median_s"] / best,
         "student_best": {"variant": best_name, "median_s": best},
+        # the same runtime on both sides: what the smaller model alone buys
+        "speedup_onnx": (
+            t["onnx"]["median_s"] / s["onnx"]["median_s"] if "onnx" in t and "onnx" in s else None
+        ),
     }
 
 
