@@ -19,6 +19,7 @@ from detectors.config import INFERENCE_KEYS
 from graphkd.apps.cli import compose_config
 from graphkd.apps.run import distill_worker, launch_job, teacher_worker
 from graphkd.apps.rundir import CONFIG_RESOLVED, TEACHER_CONFIG, is_done, read_metrics
+from graphkd.core.config import canonical_widths
 from graphkd.core.d2config import detector_cfg
 from graphkd.core.data import DataSplits, prepare_data
 from graphkd.core.models import teacher_dir
@@ -104,9 +105,10 @@ def ensure_student(overrides: list[str], kd: str, seed: int, run_dir: str) -> di
         keep = ("dataset", "pair", "kd", "trainer")
         old = {k: v for k, v in OmegaConf.to_container(OmegaConf.load(saved)).items() if k in keep}
         old.get("dataset", {}).setdefault("style", "classic")  # runs made before styles existed
+        now = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k in keep}
         diff = config_diff(
-            old,
-            {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k in keep},
+            canonical_widths(old),
+            canonical_widths(now),
             ignore=("trainer.resume", "trainer.test."),
         )
         _check_reusable(run_dir, diff)

@@ -6,6 +6,7 @@ when Hydra composes the config, before any model is built.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,6 +141,9 @@ class TrainerConfig:
     rois_per_image: int = 128
     # FPN width of teacher and student (detectron2: 256); the graph nodes' feature channels.
     fpn_channels: int = 256
+    # The student's own FPN width (None: fpn_channels). trainer=gpu: 128, the deploy-sized
+    # student at about the AP of a 256-channel one (docs/deployment.md, "The student's FPN").
+    student_fpn_channels: int | None = None
     # Anchors of both models; defaults from detectors.config for the page size (one source):
     # default_anchor_sizes(min_size) and DOC_ASPECT_RATIOS.
     anchor_sizes: list[int] = "${anchor_sizes:${.min_size}}"  # type: ignore[assignment]
@@ -207,6 +211,35 @@ if not OmegaConf.has_resolver("data_tag"):
     OmegaConf.register_new_resolver("data_tag", data_tag)
 if not OmegaConf.has_resolver("synthetic_train_pages"):
     OmegaConf.register_new_resolver("synthetic_train_pages", synthetic_train_pages)
+
+
+def fpn_channels_of(cfg: Config | DictConfig | dict, role: str) -> int:
+    """The FPN width of ``role`` (teacher / student): the model's own, else (student)
+    ``trainer.student_fpn_channels``, else ``trainer.fpn_channels``."""
+
+    def get(node, key: str):  # dataclass, DictConfig or a plain dict (saved before a key existed)
+        return node.get(key) if isinstance(node, Mapping) else getattr(node, key)
+
+    t = get(cfg, "trainer")
+    own = get(get(get(cfg, "pair"), role), "fpn_channels")
+    student = get(t, "student_fpn_channels") if role == "student" else None
+    return int(own or student or get(t, "fpn_channels"))
+
+
+def canonical_widths(tree: dict) -> dict:
+    """``tree``, a resolved config as a plain dict, with the FPN widths in one canonical place:
+    ``pair.<role>.fpn_channels`` holds a model's width where it differs from
+    ``trainer.fpn_channels`` (None where equal), ``trainer.student_fpn_channels`` is dropped.
+    Configs that build the same models then compare and hash alike (e.g. a run saved before
+    ``student_fpn_channels`` existed and today's config of the same models)."""
+    pair, trainer = tree.get("pair"), tree.get("trainer")
+    if not isinstance(pair, dict) or not isinstance(trainer, dict) or "fpn_channels" not in trainer:
+        return tree
+    widths = {r: fpn_channels_of(tree, r) for r in ("teacher", "student") if r in pair}
+    pair = {**pair, **{r: {**pair[r], "fpn_channels": None if w == trainer["fpn_channels"] else w}
+                       for r, w in widths.items()}}  # fmt: skip
+    trainer = {k: v for k, v in trainer.items() if k != "student_fpn_channels"}
+    return {**tree, "pair": pair, "trainer": trainer}
 
 
 def to_config(cfg: DictConfig | dict) -> Config:

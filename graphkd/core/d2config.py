@@ -10,7 +10,7 @@ from detectron2.config import CfgNode
 from omegaconf import DictConfig
 
 from detectors.config import get_detector_cfg
-from graphkd.core.config import Config
+from graphkd.core.config import Config, fpn_channels_of
 from graphkd.core.data import DataSplits
 
 __all__ = ["detector_cfg"]
@@ -28,7 +28,7 @@ def detector_cfg(cfg: Config | DictConfig, role: str, data: DataSplits) -> CfgNo
         max_size=t.max_size,
         rois_per_image=t.rois_per_image,
         # a model's own settings (e.g. a teacher trained elsewhere), else the shared ones
-        fpn_channels=model.fpn_channels or t.fpn_channels,
+        fpn_channels=fpn_channels_of(cfg, role),
         anchor_sizes=list(model.anchor_sizes or t.anchor_sizes),
         aspect_ratios=list(model.anchor_ratios or t.anchor_ratios),
         weights=model.weights,

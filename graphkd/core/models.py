@@ -32,6 +32,7 @@ _STUDENT_ONLY = (
     "trainer.seed",
     "trainer.resume",
     "trainer.max_iter",
+    "trainer.student_fpn_channels",
     "pair=",
     "dataset=",
     "pair.student",

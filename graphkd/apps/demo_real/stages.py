@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from graphkd.apps.cli import compose_config
 from graphkd.apps.demo_real.pages import RealPages
+from graphkd.core.config import fpn_channels_of
 
 __all__ = [
     "REAL_DATASET",
@@ -31,7 +32,8 @@ __all__ = [
 REAL_DATASET = "real_pages"
 REAL_TRAINER = "cpu_real"
 # Keys that fix the models' shapes or processes: the same in both stages.
-SHARED_KEYS = ("pair", "trainer.fpn_channels", "trainer.anchor_ratios", "trainer.device",
+SHARED_KEYS = ("pair", "trainer.fpn_channels", "trainer.student_fpn_channels",
+               "trainer.anchor_ratios", "trainer.device",
                "trainer.num_gpus", "trainer.num_workers_cpu", "trainer.num_machines",
                "trainer.machine_rank", "trainer.dist_url")  # fmt: skip
 
@@ -125,7 +127,7 @@ def _shapes(cfg: DictConfig, role: str) -> dict[str, object]:
     return {
         "backbone": model.backbone,
         "norm": model.norm,
-        "fpn_channels": model.fpn_channels or t.fpn_channels,
+        "fpn_channels": fpn_channels_of(cfg, role),
         "anchor_ratios": len(model.anchor_ratios or t.anchor_ratios),
     }
 

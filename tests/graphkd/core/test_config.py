@@ -187,3 +187,47 @@ def test_an_old_run_config_loads_its_own_graph_options(tmp_path):
     (tmp_path / CONFIG_RESOLVED).write_text(OLD_RUN_CONFIG)
     assert graph_config(run_dir=tmp_path) == ("graphkd_paper", GraphConfig(**PAPER_GRAPH))
     assert graph_config("graphkd", tmp_path) == ("graphkd", GraphConfig())
+
+
+def test_student_fpn_width():
+    """trainer.student_fpn_channels pairs a 256-channel teacher with a 128-channel student; a
+    model's own width wins; unset, one width for both; the canonical form makes a run saved
+    before ``student_fpn_channels`` existed compare and hash like today's same models."""
+    from omegaconf import OmegaConf
+
+    from graphkd.apps.doc_tables import normalized_config
+    from graphkd.apps.jobs import config_diff
+    from graphkd.core.config import canonical_widths, fpn_channels_of
+
+    gpu = _compose(["trainer=gpu", "trainer.student_fpn_channels=128"])
+    assert (fpn_channels_of(gpu, "teacher"), fpn_channels_of(gpu, "student")) == (256, 128)
+    data = prepare_data(gpu.dataset)
+    assert detector_cfg(gpu, "student", data).MODEL.FPN.OUT_CHANNELS == 128
+    assert detector_cfg(gpu, "teacher", data).MODEL.FPN.OUT_CHANNELS == 256
+    own = _compose(["trainer=gpu", "pair.student.fpn_channels=256"])
+    assert fpn_channels_of(own, "student") == 256
+    cpu = _compose(["trainer.fpn_channels=64"])
+    assert fpn_channels_of(cpu, "student") == fpn_channels_of(cpu, "teacher") == 64
+    assert "trainer.student_fpn_channels=96" not in teacher_command(
+        OmegaConf.merge(cpu, {"overrides": ["trainer.student_fpn_channels=96"]})
+    )
+
+    today = OmegaConf.to_container(_compose([]), resolve=True)
+    before = OmegaConf.to_container(_compose([]), resolve=True)
+    del before["trainer"]["student_fpn_channels"]  # a run saved before the key existed
+    written = OmegaConf.to_container(_compose(["pair.student.fpn_channels=128"]), resolve=True)
+    assert normalized_config(before) == normalized_config(today) == normalized_config(written)
+    gpu_tree = OmegaConf.to_container(gpu, resolve=True)
+    same = OmegaConf.to_container(
+        _compose(
+            ["trainer=gpu", "trainer.student_fpn_channels=null", "pair.student.fpn_channels=128"]
+        ),
+        resolve=True,
+    )
+    assert config_diff(canonical_widths(gpu_tree), canonical_widths(same)) == []
+    wide = OmegaConf.to_container(
+        _compose(["trainer=gpu", "pair.student.fpn_channels=256"]), resolve=True
+    )
+    assert config_diff(canonical_widths(gpu_tree), canonical_widths(wide)) == [
+        "pair.student.fpn_channels: 128 != None"
+    ]
