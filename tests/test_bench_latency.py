@@ -20,7 +20,7 @@ def test_latency_bench_times_eager_exported_and_1000_proposals(tmp_path):
             "bench.pairs=r50_mnv2",
             "bench.reps=1",
             "bench.threads=1",
-            "bench.formats=torchscript",
+            "bench.formats=torchscript,onnx_int8",
             f"bench.out={out}",
             *TOY,
         ]  # fmt: skip
@@ -29,12 +29,15 @@ def test_latency_bench_times_eager_exported_and_1000_proposals(tmp_path):
     models = report["models"]["320"]
     assert set(models) == {"R50", "MNV2"}
     for m in models.values():
-        assert {"eager", "eager_1000", "torchscript"} <= set(m) and m["fpn_channels"] == 32
+        assert {"eager", "eager_1000", "torchscript", "onnx_int8"} <= set(m)
+        assert m["fpn_channels"] == 32
         assert m["input_hw"][0] == 128 and m["eager"]["min_s"] > 0
     pair = report["pairs"]["320"]["r50_mnv2"]
     ratio = models["R50"]["eager"]["median_s"] / models["MNV2"]["eager"]["median_s"]
     assert pair["speedup_eager"] == pytest.approx(ratio)
     assert pair["speedup_onnx"] is None  # not timed in ONNX here
     assert report["settings"]["test"]["320"]["post_nms_topk"] == 300
+    with pytest.raises(SystemExit, match="bench.formats"):
+        bench_latency.main(["bench.formats=tflite"])
     with pytest.raises(SystemExit, match="bench.sizes"):
         bench_latency.main(["bench.sizes=640"])

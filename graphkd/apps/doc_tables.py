@@ -297,8 +297,9 @@ def latency_table(report: Mapping, overrides: Sequence[str] = ()) -> tuple[str, 
     """``(markdown, configs)``: seconds per page (median) of every model and variant of a
     ``scripts/bench_latency.py`` report, the pairs' speed-ups, and the override lists of the
     configs it timed (one per page size and pair; ``overrides``: those the bench was given)."""
-    variants = ("eager", "eager_1000", "torchscript", "onnx")
-    head = ["page", "model", "params (M)", "eager", "eager, 1000 proposals", "TorchScript", "ONNX"]
+    variants = ("eager", "eager_1000", "torchscript", "onnx", "onnx_int8")
+    head = ["page", "model", "params (M)", "eager", "eager, 1000 proposals", "TorchScript", "ONNX",
+            "ONNX int8"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     pairs = ["| page | teacher -> student | eager speed-up | ONNX speed-up | "
              "best student vs teacher eager |", "|---|---|---|---|---|"]  # fmt: skip

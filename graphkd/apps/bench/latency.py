@@ -1,7 +1,7 @@
 """Inference latency per page, teacher vs student for every pair, eager vs exported; prints JSON.
 
     python scripts/bench_latency.py [bench.sizes=320,800] [bench.pairs=r50_r18,...]
-        [bench.threads=2] [bench.reps=3] [bench.formats=torchscript,onnx]
+        [bench.threads=2] [bench.reps=3] [bench.formats=torchscript,onnx[,onnx_int8]]
         [bench.out=outputs/bench_latency.json] [hydra overrides, e.g. trainer.test.post_nms_topk=50]
 
 Batch 1, ``torch.set_num_threads(bench.threads)`` (onnxruntime gets the same thread count), one
@@ -53,6 +53,7 @@ __all__ = ["LatencyBenchOptions", "ap_by_proposals", "bench_latency", "main", "m
 
 BG_BIAS = 4.0
 TRAINER_FOR_SIZE = {320: "cpu", 800: "gpu"}
+FORMATS = ("torchscript", "onnx", "onnx_int8")
 
 
 @dataclass
@@ -65,6 +66,7 @@ class LatencyBench:
     )
     threads: int = 2
     reps: int = 3
+    # torchscript, onnx, onnx_int8 (onnxruntime static quantisation, graphkd.apps.quantize)
     formats: list[str] = field(default_factory=lambda: ["torchscript", "onnx"])
     out: str = "outputs/bench_latency.json"
     # AP mode: a trained checkpoint evaluated on its dataset's val split at several
@@ -127,14 +129,28 @@ def _page(size: int) -> np.ndarray:
     return np.asarray(render_page(0, 0, image_size=round(size * 11 / 8.5))[0])[:, :, ::-1].copy()
 
 
+def _onnx_variant(path: Path, x: torch.Tensor, threads: int):
+    """A zero-argument call running ``x`` through the ONNX model at ``path`` (onnxruntime, CPU)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    feed = {"image": x.numpy()}
+    return lambda: sess.run(None, feed)
+
+
 def measure(cfg, role: str, size: int, formats: list[str], reps: int, threads: int) -> dict:
     """Latency of one model of ``cfg`` at ``size`` in every variant (see the module docstring)."""
     from detectors.build import count_parameters
     from detectors.export import detect, export_onnx, export_torchscript, preprocess
+    from graphkd.apps.quantize import quantize_onnx
 
     model, d2 = _build(cfg, role)
     m1000, _ = _build(cfg, role, post_nms_topk=1000)
-    x = preprocess(_page(size), d2)
+    page = _page(size)
+    x = preprocess(page, d2)
     variants = {"eager": lambda: detect(model, x), "eager_1000": lambda: detect(m1000, x)}
     with tempfile.TemporaryDirectory() as tmp:
         if "torchscript" in formats:
@@ -145,15 +161,14 @@ def measure(cfg, role: str, size: int, formats: list[str], reps: int, threads: i
                     return ts(x)
 
             variants["torchscript"] = run_ts
-        if "onnx" in formats:
-            import onnxruntime as ort
-
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
+        if "onnx" in formats or "onnx_int8" in formats:
             path = export_onnx(model, x, Path(tmp) / "m.onnx")
-            sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-            variants["onnx"] = lambda: sess.run(None, {"image": x.numpy()})
+            if "onnx" in formats:
+                variants["onnx"] = _onnx_variant(path, x, threads)
+            if "onnx_int8" in formats:  # calibrated on the timed page (speed, not accuracy)
+                int8 = Path(tmp) / "m.int8.onnx"
+                quantize_onnx(path, int8, [page], d2, num_pages=1)
+                variants["onnx_int8"] = _onnx_variant(int8, x, threads)
         out = {
             "backbone": cfg.pair[role].backbone,
             "params": count_parameters(model),
@@ -275,6 +290,9 @@ def bench_latency(opts: DictConfig) -> dict:
     unknown = [s for s in bench.sizes if s not in TRAINER_FOR_SIZE]
     if unknown:
         raise SystemExit(f"bench.sizes: {unknown} not in {sorted(TRAINER_FOR_SIZE)}")
+    unknown = [f for f in bench.formats if f and f not in FORMATS]
+    if unknown:
+        raise SystemExit(f"bench.formats: {unknown} not in {list(FORMATS)}")
     torch.set_num_threads(bench.threads)
     if bench.checkpoint:
         ap = ap_by_proposals(
