@@ -68,7 +68,8 @@ class ModelConfig:
     weights: str | None = None
     # This model's own FPN width and anchors, for a model trained elsewhere (e.g. a stock
     # detectron2 / layoutparser Faster R-CNN R50-FPN teacher: 256 channels, anchors 32..512,
-    # ratios 0.5, 1, 2). None = the trainer's value, shared by teacher and student.
+    # ratios 0.5, 1, 2). None = the trainer's (trainer.fpn_channels; for the student
+    # trainer.student_fpn_channels when set).
     fpn_channels: int | None = None
     anchor_sizes: list[int] | None = None  # This model's own anchor sizes (null: the trainer's).
     # This model's own anchor aspect ratios (null: the trainer's).

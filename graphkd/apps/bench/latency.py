@@ -7,8 +7,8 @@
 Batch 1, ``torch.set_num_threads(bench.threads)`` (onnxruntime gets the same thread count), one
 synthetic portrait page (8.5 x 11) resized as ``DefaultPredictor`` does. Each size takes the
 model settings of the trainer preset that uses it: 320 px ``trainer=cpu`` (128-channel FPN, the
-demo), 800 px ``trainer=gpu`` (256-channel FPN, anchors 32-512, real page resolution); both on
-CPU. Models are randomly initialised with the pair's norms (speed does not depend on the
+demo), 800 px ``trainer=gpu`` (teacher 256-channel FPN, student 128, anchors 32-512, real page
+resolution); both on CPU. Models are randomly initialised with the pair's norms (speed does not depend on the
 weights), except that the box predictor's background logit is raised by ``BG_BIAS`` so that, as
 with a trained model, few RoIs pass the score threshold (a random head scores every class ~1/(K+1),
 above 0.05, which would time a per-class NMS over every proposal that no real model runs).

@@ -199,7 +199,7 @@ def test_student_fpn_width():
     from graphkd.apps.jobs import config_diff
     from graphkd.core.config import canonical_widths, fpn_channels_of
 
-    gpu = _compose(["trainer=gpu", "trainer.student_fpn_channels=128"])
+    gpu = _compose(["trainer=gpu"])  # the deploy-sized student by default
     assert (fpn_channels_of(gpu, "teacher"), fpn_channels_of(gpu, "student")) == (256, 128)
     data = prepare_data(gpu.dataset)
     assert detector_cfg(gpu, "student", data).MODEL.FPN.OUT_CHANNELS == 128
