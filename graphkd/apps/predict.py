@@ -21,7 +21,8 @@ backend: auto (default: ONNX fp32 through onnxruntime when the `export` extra is
 precision: fp32 (default) or int8: onnxruntime static quantisation of the ONNX export, calibrated
     on `calibration_pages` pages of `calibration` (default: the input pages); opt-in, see
     docs/deployment.md for what it costs.
-threads: CPU threads of the model (default 0: the runtime's default).
+threads: CPU threads of the model (default 0: one per core but one, at least 1: the core left
+    over reads and draws the pages; measured on 2 cores, docs/benchmarks.md).
 out: gets predictions.json (COCO-style results: file_name, page (PDF pages only, from 1),
     image_id (one per page), category_id in the dataset's ids when the label map has them,
     category_name, bbox [x, y, w, h], score), coco_results.json (the same detections as a COCO
@@ -88,6 +89,7 @@ __all__ = [
     "iter_pages",
     "list_inputs",
     "main",
+    "model_threads",
     "pdf_page_count",
     "predict",
     "prefetch",
@@ -121,7 +123,7 @@ class PredictOptions:
     dpi: float = DEFAULT_DPI
     backend: str = "auto"  # auto | eager | torchscript | onnx
     precision: str = "fp32"  # fp32 | int8 (ONNX, opt-in)
-    threads: int = 0  # 0: the runtime's default
+    threads: int = 0  # 0: cores - 1 (at least 1), see model_threads
     calibration: list[str] = field(default_factory=list)  # int8 calibration pages; empty: input
     calibration_pages: int = CALIBRATION_PAGES
 
@@ -277,6 +279,15 @@ def _export_dir(files: ModelFiles, out: Path) -> Path:
     return files.run_dir if os.access(files.run_dir, os.W_OK) else out / "export"
 
 
+def model_threads(requested: int) -> int:
+    """The model's CPU threads: ``requested``, or for 0 one per available core but one (at least
+    1), leaving a core to the threads that read and draw the pages beside it."""
+    if requested > 0:
+        return requested
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
+
+
 def _open(opts: PredictOptions, files: ModelFiles, out: Path) -> Backend:
     """The backend of ``opts``; int8 calibrates on ``opts.calibration`` or the input pages."""
     calibration = ",".join(opts.calibration or opts.input)
@@ -285,7 +296,7 @@ def _open(opts: PredictOptions, files: ModelFiles, out: Path) -> Backend:
         opts.backend,
         opts.precision,
         score_thresh=opts.score_thresh,
-        threads=opts.threads,
+        threads=model_threads(opts.threads),
         export_dir=_export_dir(files, out),
         calibration=lambda: (p.image for p in iter_pages(list_inputs(calibration), opts.dpi)),
         calibration_pages=opts.calibration_pages,

@@ -1,7 +1,7 @@
 """End-to-end PDF benchmark of ``graphkd-predict``: pages per second, as a user runs it; prints JSON.
 
     python scripts/bench_predict.py checkpoint=RUN_DIR [pages=50] [source=DIR] [dpi=150]
-        [backends=eager,auto] [threads=2] [reps=1] [baseline=OLD_CHECKOUT]
+        [backends=eager,auto] [threads=0] [reps=1] [baseline=OLD_CHECKOUT]
         [out=outputs/bench_predict.json] [work=DIR]
 
 Builds one PDF of ``pages`` pages from the page images of ``source`` (default: the 80 DocBank
@@ -9,7 +9,7 @@ pages shipped in samples/docbank/images, in name order, repeated when there are 
 11 inches high (8.5 x 11 for the DocBank pages), then times the project's own predict function
 (:func:`graphkd.apps.predict.run_predict`) on it once per backend of ``backends``, end to end:
 render at ``dpi``, detect, write predictions.json, coco_results.json and the drawn PNGs, with
-``threads`` model threads (``torch.set_num_threads`` and predict's ``threads=``).
+``threads`` model threads (predict's ``threads=``; 0, the default, is predict's own default).
 
 Each timed run is one fresh interpreter (so that no backend inherits another's thread pools, and
 predict sets the OpenMP wait policy before torch loads, as on the command line) that runs predict
@@ -74,7 +74,7 @@ class PredictBenchOptions:
     source: str = ""  # a folder of page images; empty: samples/docbank/images
     dpi: float = 150.0
     backends: list[str] = field(default_factory=lambda: ["eager", "auto"])
-    threads: int = 2
+    threads: int = 0  # model threads; 0: predict's default (graphkd.apps.predict.model_threads)
     reps: int = 1
     baseline: str = ""  # root of another checkout whose predict is timed first; empty: none
     out: str = "outputs/bench_predict.json"
@@ -131,7 +131,8 @@ from graphkd.apps.tool import run_tool
 import torch
 policy = policy or getattr(predict, "OMP_WAIT_POLICY", "libgomp default")
 threads, warmup, timed = int(sys.argv[1]), *json.loads(sys.argv[2])
-torch.set_num_threads(threads)
+if threads > 0:
+    torch.set_num_threads(threads)
 task = getattr(predict, "run_predict", predict.predict)
 run_tool("predict", task, warmup)
 start = time.perf_counter()
@@ -173,7 +174,8 @@ def _run_once(opts, name: str, pdfs: tuple[Path, Path], out: Path, work: Path) -
         return known if name == BASELINE else [*known, f"backend={name}", f"threads={opts.threads}"]
 
     payload = json.dumps([argv(warmup_pdf, work / "warmup" / name), argv(pdf, out)])
-    done = subprocess.run([sys.executable, "-c", _DRIVER, str(opts.threads), payload],
+    threads = 0 if name == BASELINE else opts.threads  # the baseline as it ran: its defaults
+    done = subprocess.run([sys.executable, "-c", _DRIVER, str(threads), payload],
                           cwd=root, env=env, capture_output=True, text=True)  # fmt: skip
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if done.returncode != 0 or line is None:

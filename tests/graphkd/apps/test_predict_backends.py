@@ -243,3 +243,11 @@ def test_prefetch_reads_ahead_in_a_thread_and_keeps_errors_in_place():
     assert next(it) == 0
     it.close()  # the consumer stops early: the producer stops and closes its source
     assert closed.wait(5)
+
+
+def test_model_threads_leave_a_core_to_the_page_threads(monkeypatch):
+    """predict's default model threads: one per available core but one, at least one."""
+    assert predict.model_threads(3) == 3
+    for cores, expected in ((1, 1), (2, 1), (16, 15)):
+        monkeypatch.setattr(predict.os, "sched_getaffinity", lambda _pid, n=cores: set(range(n)))
+        assert predict.model_threads(0) == expected
