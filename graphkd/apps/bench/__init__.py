@@ -7,9 +7,19 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 from typing import Any
 
-__all__ = ["write_report"]
+__all__ = ["machine_info", "write_report"]
+
+
+def machine_info() -> dict[str, Any]:
+    """What a timing depends on that every benchmark report records: platform, processor, CPU
+    count and torch version (each benchmark adds its threads and load)."""
+    import torch
+
+    return {"platform": platform.platform(), "processor": platform.processor(),
+            "cpus": os.cpu_count(), "torch": torch.__version__}  # fmt: skip
 
 
 def write_report(report: dict[str, Any], path: str) -> dict[str, Any]:

@@ -8,8 +8,8 @@ Batch 1, ``torch.set_num_threads(bench.threads)`` (onnxruntime gets the same thr
 synthetic portrait page (8.5 x 11) resized as ``DefaultPredictor`` does. Each size takes the
 model settings of the trainer preset that uses it: 320 px ``trainer=cpu`` (128-channel FPN, the
 demo), 800 px ``trainer=gpu`` (teacher 256-channel FPN, student 128, anchors 32-512, real page
-resolution); both on CPU. Models are randomly initialised with the pair's norms (speed does not depend on the
-weights), except that the box predictor's background logit is raised by ``BG_BIAS`` so that, as
+resolution); both on CPU. Models are randomly initialised with the pair's norms (speed does not
+depend on the weights), except that the box predictor's background logit is raised by ``BG_BIAS`` so that, as
 with a trained model, few RoIs pass the score threshold (a random head scores every class ~1/(K+1),
 above 0.05, which would time a per-class NMS over every proposal that no real model runs).
 
@@ -31,20 +31,20 @@ from __future__ import annotations
 import gc
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from graphkd.apps.bench import write_report
+from graphkd.apps.bench import machine_info, write_report
 from graphkd.apps.cli import compose_config
 from graphkd.apps.tool import register_tool, run_tool
 from graphkd.core.config import Config
@@ -129,22 +129,10 @@ def _page(size: int) -> np.ndarray:
     return np.asarray(render_page(0, 0, image_size=round(size * 11 / 8.5))[0])[:, :, ::-1].copy()
 
 
-def _onnx_variant(path: Path, x: torch.Tensor, threads: int):
-    """A zero-argument call running ``x`` through the ONNX model at ``path`` (onnxruntime, CPU)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    feed = {"image": x.numpy()}
-    return lambda: sess.run(None, feed)
-
-
 def measure(cfg, role: str, size: int, formats: list[str], reps: int, threads: int) -> dict:
     """Latency of one model of ``cfg`` at ``size`` in every variant (see the module docstring)."""
     from detectors.build import count_parameters
-    from detectors.export import detect, export_onnx, export_torchscript, preprocess
+    from detectors.export import OnnxRunner, detect, export_onnx, export_torchscript, preprocess
     from graphkd.apps.quantize import quantize_onnx
 
     model, d2 = _build(cfg, role)
@@ -164,11 +152,11 @@ def measure(cfg, role: str, size: int, formats: list[str], reps: int, threads: i
         if "onnx" in formats or "onnx_int8" in formats:
             path = export_onnx(model, x, Path(tmp) / "m.onnx")
             if "onnx" in formats:
-                variants["onnx"] = _onnx_variant(path, x, threads)
+                variants["onnx"] = partial(OnnxRunner(path, threads), x)
             if "onnx_int8" in formats:  # calibrated on the timed page (speed, not accuracy)
                 int8 = Path(tmp) / "m.int8.onnx"
                 quantize_onnx(path, int8, [page], d2, num_pages=1)
-                variants["onnx_int8"] = _onnx_variant(int8, x, threads)
+                variants["onnx_int8"] = partial(OnnxRunner(int8, threads), x)
         out = {
             "backbone": cfg.pair[role].backbone,
             "params": count_parameters(model),
@@ -304,10 +292,7 @@ def bench_latency(opts: DictConfig) -> dict:
     models, pairs, settings = latency_by_size(bench, overrides)
     report = {
         "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "cpus": os.cpu_count(),
-            "torch": torch.__version__,
+            **machine_info(),
             "torch_threads": bench.threads,
             "load_avg_1min_at_end": os.getloadavg()[0],
         },

@@ -46,14 +46,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from omegaconf import MISSING
 from PIL import Image
 
 import graphkd
 from graphkd.apps.artifacts import resolve_model
 from graphkd.apps.backends import open_backend
-from graphkd.apps.bench import write_report
+from graphkd.apps.bench import machine_info, write_report
 from graphkd.apps.demo_real.pages import SAMPLES
 from graphkd.apps.export_cache import read_export_info
 from graphkd.apps.predict import IMAGE_SUFFIXES, PREDICTIONS
@@ -101,9 +100,7 @@ def make_pdf(source: str | os.PathLike, pages: int, path: str | os.PathLike) -> 
 
 
 def _machine(threads: int) -> dict:
-    return {"platform": platform.platform(), "processor": platform.processor(),
-            "cpus": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__, "threads": threads}  # fmt: skip
+    return {**machine_info(), "python": platform.python_version(), "threads": threads}
 
 
 def _prepare_backend(opts, name: str) -> dict:
