@@ -38,6 +38,7 @@ __all__ = [
     "latency_table",
     "normalized_config",
     "read_blocks",
+    "recipe_overrides",
     "replace_block",
     "stale_tables",
     "write_results",
@@ -184,15 +185,23 @@ def read_demo(folder: str | Path) -> DemoRuns:
     first = next(iter(next(iter(runs.values())).values()))
     saved = OmegaConf.to_container(OmegaConf.load(first / CONFIG_RESOLVED))
     relative = _strip_outputs(saved["teacher_checkpoint"], str(saved["outputs"]))
-    teacher = Path(relative.replace(OUTPUTS_PLACEHOLDER, str(folder.parent), 1)).parent
-    if not (teacher / "metrics.json").is_file():
-        raise FileNotFoundError(f"the teacher's metrics are missing: {teacher / 'metrics.json'}")
-    return DemoRuns(folder, runs, _read_json(teacher / "metrics.json"))
+    # The demo's runs live in <outputs>/demo/runs, the real-page recipe's in <outputs>/runs.
+    candidates = [
+        Path(relative.replace(OUTPUTS_PLACEHOLDER, str(base), 1)).parent / "metrics.json"
+        for base in (folder.parent, folder)
+    ]
+    found = [c for c in candidates if c.is_file()]
+    if not found:
+        raise FileNotFoundError(f"the teacher's metrics are missing: {candidates[0]}")
+    return DemoRuns(folder, runs, _read_json(found[0]))
 
 
-def check_runs(demo: DemoRuns, overrides: Sequence[str]) -> list[str]:
+def check_runs(
+    demo: DemoRuns, overrides: Sequence[str], ignore: tuple[str, ...] = ()
+) -> list[str]:
     """``"<run>: key: saved != now"`` for every run whose saved config differs from the one
-    ``overrides`` compose to today (so a table never mixes in runs of other settings)."""
+    ``overrides`` compose to today (so a table never mixes in runs of other settings);
+    ``ignore``: key prefixes left out of the comparison."""
     from graphkd.apps.cli import compose_config
     from graphkd.apps.jobs import config_diff
     from graphkd.apps.rundir import CONFIG_RESOLVED
@@ -202,7 +211,7 @@ def check_runs(demo: DemoRuns, overrides: Sequence[str]) -> list[str]:
         for seed, run in by_seed.items():
             now = compose_config([*overrides, f"kd={kd}", f"trainer.seed={seed}"])
             saved = OmegaConf.load(run / CONFIG_RESOLVED)
-            diff = config_diff(normalized_config(saved), normalized_config(now))
+            diff = config_diff(normalized_config(saved), normalized_config(now), ignore)
             problems += [f"{run}: {d}" for d in diff]
     return problems
 
@@ -289,6 +298,31 @@ def real_pages_table(
     return f"{first.get('num_pages', '?')} pages of `{gt}`.\n\n" + "\n".join(lines)
 
 
+# The recipe's real stage sets these itself, per machine and input (the real pages, the
+# pretrained weights it starts from, the teacher's folder named after the pages).
+RECIPE_OWN = ("dataset", "pair.teacher.weights", "pair.student.weights", "teacher_checkpoint")
+
+
+def recipe_overrides(overrides: Sequence[str]) -> list[str]:
+    """The overrides the real-page recipe's stage composes from the user's
+    (:func:`graphkd.apps.demo_real.stages.with_preset`: its trainer preset first)."""
+    from graphkd.apps.demo_real.stages import with_preset
+
+    return with_preset(list(overrides))
+
+
+def before_fine_tuning(folder: str | Path) -> str:
+    """One sentence: the recipe's synthetic models on the real val pages (``<folder>/real_pages``,
+    as :func:`graphkd.apps.demo_real.run_demo_real` writes them); "" when not there."""
+    parts = []
+    for name, label in (("synthetic_teacher", "teacher"),
+                        ("synthetic_student_kd-none", "kd=none student")):  # fmt: skip
+        path = Path(folder) / "real_pages" / name / "metrics.json"
+        if path.is_file():
+            parts.append(f"{label} {float(_read_json(path)['AP']):.1f} AP")
+    return f"Before fine-tuning (synthetic pages only): {', '.join(parts)}." if parts else ""
+
+
 def _load(value: float | None) -> str:
     return "?" if value is None else f"{value:.2f}"
 
@@ -345,6 +379,11 @@ class DocTablesConfig:
     demo_overrides: list[str] = field(default_factory=list)
     # The command recorded with the demo's tables ("" = make demo SEEDS=<seeds found> ...).
     demo_command: str = ""
+    # The real-page recipe's folder (scripts/demo_real.py), its real-stage overrides, and the
+    # command recorded with its tables ("" = python scripts/demo_real.py seeds=<seeds found> ...).
+    recipe: str = "outputs/demo_real"
+    recipe_overrides: list[str] = field(default_factory=list)
+    recipe_command: str = ""
     # A scripts/bench_latency.py report, the overrides and the command that made it.
     latency: str = "outputs/bench_latency.json"
     latency_overrides: list[str] = field(default_factory=list)
@@ -363,6 +402,29 @@ def _demo_command(cfg: DocTablesConfig, demo: DemoRuns, real: str = "") -> str:
 def _write_block(paths: Sequence[Path], name: str, body: str, spec: dict, record: str) -> None:
     for path in paths:
         path.write_text(replace_block(path.read_text(), name, f"{body}\n\n{record}", spec))
+
+
+def _write_recipe(cfg: DocTablesConfig, commit: str, results: Path, readme: Path) -> list[str]:
+    """The real-page recipe's tables: ``recipe`` in docs/results.md (summary, per-class AP, the
+    synthetic models before fine-tuning), ``headline_real`` in the README (summary)."""
+    recipe = read_demo(cfg.recipe)
+    overrides = recipe_overrides(cfg.recipe_overrides)
+    problems = check_runs(recipe, overrides, ignore=RECIPE_OWN)
+    if problems:
+        raise ValueError(
+            "recipe runs made with other settings than recipe_overrides compose to today:\n  "
+            + "\n  ".join(problems[:20])
+        )
+    spec = _demo_spec(recipe, overrides)
+    command = cfg.recipe_command or " ".join(
+        ["python scripts/demo_real.py", f"seeds={len(recipe.seeds)}", *cfg.recipe_overrides]
+    )
+    record = _record(command, commit, spec)
+    summary, per_class = demo_tables(recipe)
+    before = before_fine_tuning(cfg.recipe)
+    _write_block([results], "recipe", f"{summary}\n\n{per_class}\n\n{before}", spec, record)
+    _write_block([readme], "headline_real", f"{summary}\n\n{before}", spec, record)
+    return ["recipe", "headline_real"]
 
 
 def write_results(
@@ -393,6 +455,8 @@ def write_results(
             record = _record(_demo_command(cfg, demo, gt), commit, spec)
             _write_block([results], "real", real_pages_table(real), spec, record)
             written.append("real")
+    if (Path(cfg.recipe) / "runs").is_dir():
+        written += _write_recipe(cfg, commit, results, readme)
     if Path(cfg.latency).is_file():
         table, configs = latency_table(_read_json(Path(cfg.latency)), cfg.latency_overrides)
         spec = {"configs": configs, "config": config_hash(configs)}
@@ -426,6 +490,7 @@ USAGE = """Write the docs' generated tables.
 
     python scripts/doc_tables.py what=config       # docs/configuration.md from the schema
     python scripts/doc_tables.py what=results [demo=outputs/demo] [demo_overrides=[...]]
+        [recipe=outputs/demo_real] [recipe_overrides=[...]]
         [latency=outputs/bench_latency.json]      # docs/results.md and README.md tables
     python scripts/doc_tables.py what=check        # name the tables made with other defaults
 """

@@ -1,7 +1,7 @@
 """``make demo-real``: GraphKD on real pages, from synthetic pretraining to a report.
 
     python scripts/demo_real.py [seeds=1] [outputs=outputs] [real_pages=DIR_OR_COCO_JSON]
-        [real_images=DIR] [real_val=VAL_JSON] [folder=demo_real] [mix_synthetic=false]
+        [real_images=DIR] [real_val=VAL_JSON] [folder=demo_real] [mix_synthetic=true]
         [pretrain_students=true] [pretrain=KEY=VALUE,...] [real-stage overrides, e.g.
         trainer.min_size=512 trainer.max_size=512 trainer.teacher_max_iter=2400]
 
@@ -204,7 +204,7 @@ def run_demo_real(
     real_images: str | None = None,
     real_val: str | None = None,
     folder: str = "demo_real",
-    mix_synthetic: bool = False,
+    mix_synthetic: bool = True,
     pretrain_students: bool = True,
     pretrain_overrides: Sequence[str] = (),
 ) -> Path:
@@ -253,8 +253,8 @@ class DemoRealOptions(Config):
     real_val: str | None = None
     # The recipe's folder under `outputs`.
     folder: str = "demo_real"
-    # Synthetic train pages mixed into the teacher's fine-tuning.
-    mix_synthetic: bool = False
+    # Synthetic train pages mixed into the teacher's fine-tuning (false: the real pages alone).
+    mix_synthetic: bool = True
     # Students start from the synthetic kd=none student of their seed (false: random weights).
     pretrain_students: bool = True
     # Overrides of the synthetic pretraining alone, e.g. pretrain=trainer.teacher_max_iter=1800.

@@ -207,10 +207,11 @@ def test_toy_recipe_on_four_shipped_pages(tmp_path, monkeypatch):
         resolved = (run / "config_resolved.yaml").read_text()
         assert "demo/runs/none/seed0/model_student.pth" in resolved  # from the synthetic student
         assert str(train) in resolved
-    assert (
-        "synthetic-realistic_R50_128px_fpn128/model_final.pth"
-        in (teacher / "config.yaml").read_text()
-    )
+    teacher_cfg = (teacher / "config.yaml").read_text()
+    assert "synthetic-realistic_R50_128px_fpn128/model_final.pth" in teacher_cfg
+    # mix_synthetic (the default): the teacher fine-tunes on real + synthetic train pages
+    mixed = json.loads((out / "pages" / "train_mixed.json").read_text())["images"]
+    assert len(mixed) > 2 and json.loads((out / "inputs.json").read_text())["mix_synthetic"]
     text = report.read_text()
     assert text.startswith("# GraphKD distillation report: real pages")
     for row in ["| teacher |", *(f"| student, kd={kd} " for kd in METHODS)]:
@@ -226,4 +227,4 @@ def test_toy_recipe_on_four_shipped_pages(tmp_path, monkeypatch):
 
     monkeypatch.setattr(jobs, "launch_job", no_training)
     with pytest.raises(RuntimeError, match="other real pages or settings.*mix_synthetic"):
-        run_demo_real(1, str(tmp_path / "o"), sizes, mix_synthetic=True, **kw)
+        run_demo_real(1, str(tmp_path / "o"), sizes, mix_synthetic=False, **kw)

@@ -48,6 +48,33 @@ def write_fake_demo(root: Path, overrides: tuple[str, ...] = (), broken: str = "
     return outputs / "demo"
 
 
+def write_fake_recipe(root: Path, broken: str = "") -> Path:
+    """``root/outputs/demo_real`` as ``run_demo_real`` leaves it: the real stage's runs (their
+    own data and starting weights), its fine-tuned teacher, the synthetic models' scores."""
+    out = root / "outputs" / "demo_real"
+    stage = ["trainer=cpu_real", "dataset=custom", "dataset.name=real_pages",
+             f"dataset.train_json={root}/train.json", f"dataset.val_json={root}/val.json"]  # fmt: skip
+    for kd, aps in AP.items():
+        for seed, ap in enumerate(aps[:2]):
+            run = out / "runs" / kd / f"seed{seed}"
+            run.mkdir(parents=True)
+            extra = [broken] if broken and kd == "dsig" else []
+            cfg = compose_config([f"outputs={out}", *stage, f"kd={kd}", f"trainer.seed={seed}",
+                                  f"pair.student.weights={root}/pre/none/seed{seed}.pth",
+                                  *extra])  # fmt: skip
+            (run / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+            (run / "metrics.json").write_text(json.dumps(_metrics(ap)))
+            (run / "job_done.json").write_text("{}")
+    teacher = Path(cfg.teacher_checkpoint).parent
+    assert teacher.parent == out / "teachers"
+    teacher.mkdir(parents=True)
+    (teacher / "metrics.json").write_text(json.dumps(_metrics(30.0)))
+    for name, ap in {"synthetic_teacher": 22.0, "synthetic_student_kd-none": 6.0}.items():
+        (out / "real_pages" / name).mkdir(parents=True)
+        (out / "real_pages" / name / "metrics.json").write_text(json.dumps(_metrics(ap)))
+    return out
+
+
 def _bench(path: Path) -> Path:
     model = {"params": 19.5e6, "input_hw": [320, 247], "fpn_channels": 128,
              **{v: {"median_s": 0.1, "min_s": 0.09} for v in ("eager", "eager_1000", "onnx")}}  # fmt: skip
@@ -65,22 +92,23 @@ def _bench(path: Path) -> Path:
 
 def _docs(tmp: Path) -> tuple[Path, Path]:
     blocks = {n: f"<!-- BEGIN doc_tables:{n} -->\nnot produced yet\n<!-- END doc_tables:{n} -->"
-              for n in ("demo", "real", "latency", "headline")}  # fmt: skip
+              for n in ("demo", "real", "recipe", "latency", "headline", "headline_real")}  # fmt: skip
     results = tmp / "results.md"
     results.write_text(
-        "# Results\n\n" + "\n\n".join(blocks[n] for n in ("demo", "real", "latency"))
+        "# Results\n\n" + "\n\n".join(blocks[n] for n in ("demo", "real", "recipe", "latency"))
     )
     readme = tmp / "README.md"
-    readme.write_text("# GraphKD\n\n" + blocks["headline"] + "\n\nmore\n")
+    readme.write_text(
+        "# GraphKD\n\n" + blocks["headline"] + "\n\n" + blocks["headline_real"] + "\n\nmore\n"
+    )
     return results, readme
 
 
 def test_tables_come_from_the_files_and_their_hash_is_today_s(tmp_path):
     demo = write_fake_demo(tmp_path)
     results, readme = _docs(tmp_path)
-    cfg = dt.DocTablesConfig(
-        demo=str(demo), latency=str(_bench(tmp_path / "b.json")), commit="abc1234"
-    )
+    cfg = dt.DocTablesConfig(demo=str(demo), recipe=str(tmp_path / "none"),
+                             latency=str(_bench(tmp_path / "b.json")), commit="abc1234")  # fmt: skip
     assert dt.write_results(cfg, results, readme) == ["demo", "headline", "real", "latency"]
     text = results.read_text()
     assert "| kd=graphkd | 20.0 | 22.0 | 21.0 | 21.0 ± 1.0 | +10.0, +10.0, +10.0 |" in text
@@ -101,10 +129,34 @@ def test_tables_come_from_the_files_and_their_hash_is_today_s(tmp_path):
 def test_runs_of_other_settings_are_refused(tmp_path):
     demo = write_fake_demo(tmp_path, broken="kd.loss.node_weight=3.0")
     results, readme = _docs(tmp_path)
-    cfg = dt.DocTablesConfig(demo=str(demo), latency=str(tmp_path / "none.json"), commit="x")
+    cfg = dt.DocTablesConfig(demo=str(demo), recipe=str(tmp_path / "none"),
+                             latency=str(tmp_path / "none.json"), commit="x")  # fmt: skip
     with pytest.raises(ValueError, match=r"graphkd/seed1: kd.loss.node_weight: 3.0 != 2.0"):
         dt.write_results(cfg, results, readme)
     assert "not produced yet" in results.read_text()  # nothing half-written
+
+
+def test_recipe_tables_compare_the_stage_s_settings_not_its_inputs(tmp_path):
+    """The real-page recipe's runs: their pages and starting weights are the recipe's own; the
+    schedule and methods are what the table's hash (trainer=cpu_real, kd=...) stands for."""
+    recipe = write_fake_recipe(tmp_path)
+    results, readme = _docs(tmp_path)
+    cfg = dt.DocTablesConfig(demo=str(tmp_path / "none"), recipe=str(recipe),
+                             latency=str(tmp_path / "none.json"), commit="abc1234")  # fmt: skip
+    assert dt.write_results(cfg, results, readme) == ["recipe", "headline_real"]
+    text, head = results.read_text(), readme.read_text()
+    assert "Teacher AP 30.0." in text and "| kd=graphkd | 20.0 | 22.0 | 21.0 ± 1.4 |" in text
+    assert "`python scripts/demo_real.py seeds=2`" in text and "| AP text |" in text
+    line = "Before fine-tuning (synthetic pages only): teacher 22.0 AP, kd=none student 6.0 AP."
+    assert line in text and line in head and "Teacher AP 30.0." in head
+    spec = dt.read_blocks(head)["headline_real"]
+    assert spec["configs"][0] == ["trainer=cpu_real", "kd=dsig"]
+    assert dt.stale_tables([results, readme]) == []
+
+    broken = write_fake_recipe(tmp_path / "b", broken="trainer.min_size=320")
+    cfg.recipe = str(broken)
+    with pytest.raises(ValueError, match=r"dsig/seed0: trainer.min_size: 320 != 480"):
+        dt.write_results(cfg, results, readme)
 
 
 def test_hash_ignores_where_outputs_go_not_what_runs():
