@@ -33,11 +33,13 @@ from graphkd.core.config import canonical_widths
 
 __all__ = [
     "DocTablesConfig",
+    "class_counts",
     "config_hash",
     "demo_tables",
     "latency_table",
     "normalized_config",
     "read_blocks",
+    "real_pages_table",
     "recipe_overrides",
     "replace_block",
     "stale_tables",
@@ -196,9 +198,7 @@ def read_demo(folder: str | Path) -> DemoRuns:
     return DemoRuns(folder, runs, _read_json(found[0]))
 
 
-def check_runs(
-    demo: DemoRuns, overrides: Sequence[str], ignore: tuple[str, ...] = ()
-) -> list[str]:
+def check_runs(demo: DemoRuns, overrides: Sequence[str], ignore: tuple[str, ...] = ()) -> list[str]:
     """``"<run>: key: saved != now"`` for every run whose saved config differs from the one
     ``overrides`` compose to today (so a table never mixes in runs of other settings);
     ``ignore``: key prefixes left out of the comparison."""
@@ -262,13 +262,17 @@ def read_real_pages(folder: str | Path) -> dict[str, dict[int, dict]]:
 def real_pages_table(
     results: Mapping[str, Mapping[int, dict]],
     synthetic_ap: Mapping[str, Sequence[float | None]] | None = None,
+    once: Sequence[str] = ("teacher",),
 ) -> str:
     """Markdown: per model (``results`` as :func:`read_real_pages` returns it), AP per seed,
     mean ± std, AP50, AP75 and per-class AP (means); with ``synthetic_ap`` (model -> AP on the
-    synthetic val split, one per seed) also their mean ± std beside the real-page AP."""
+    synthetic val split, one per seed) also their mean ± std beside the real-page AP. Rows are
+    named "teacher" and "student, kd=<kd>", other keys as they are; the models in ``once`` were
+    scored once (no seed columns). The heading line counts the ground truth's boxes per class
+    when its json (the metrics' ``gt``) is readable."""
     from graphkd.apps.report import mean_std
 
-    seeds = sorted({s for kd, r in results.items() if kd != "teacher" for s in r})
+    seeds = sorted({s for kd, r in results.items() if kd not in once for s in r})
     first = next(iter(next(iter(results.values())).values()))
     classes = list(first.get("per_class") or {})
     head = ["model", *(f"seed {s}" for s in seeds), "AP mean ± std"]
@@ -284,9 +288,9 @@ def real_pages_table(
 
     for kd, by_seed in results.items():
         ms = [by_seed[s] for s in sorted(by_seed)]
-        name = "teacher" if kd == "teacher" else f"student, kd={kd}"
+        name = kd if kd == "teacher" or " " in kd else f"student, kd={kd}"
         cells = [
-            f"{by_seed[s]['AP']:.1f}" if s in by_seed and kd != "teacher" else "" for s in seeds
+            f"{by_seed[s]['AP']:.1f}" if s in by_seed and kd not in once else "" for s in seeds
         ]
         row = [name, *cells, fmt([m["AP"] for m in ms], std=True)]
         if synthetic_ap is not None:
@@ -295,7 +299,22 @@ def real_pages_table(
         row += [fmt([(m.get("per_class") or {}).get(c) for m in ms]) for c in classes]
         lines.append("| " + " | ".join(row) + " |")
     gt = first.get("gt", "?")
-    return f"{first.get('num_pages', '?')} pages of `{gt}`.\n\n" + "\n".join(lines)
+    about = f"{first.get('num_pages', '?')} pages of `{gt}`"
+    if Path(gt).is_file():
+        counts = class_counts(gt)
+        about += " (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + " boxes)"
+    return about + ".\n\n" + "\n".join(lines)
+
+
+def class_counts(gt: str | Path) -> dict[str, int]:
+    """Boxes per category name in the COCO json ``gt``."""
+    data = _read_json(Path(gt))
+    names = {c["id"]: c["name"] for c in data["categories"]}
+    counts = dict.fromkeys(names.values(), 0)
+    for a in data.get("annotations", []):
+        if a["category_id"] in names:
+            counts[names[a["category_id"]]] += 1
+    return counts
 
 
 # The recipe's real stage sets these itself, per machine and input (the real pages, the

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +21,7 @@ from omegaconf import MISSING
 
 from graphkd.apps.tool import register_tool, run_tool
 
-__all__ = ["EvalPagesOptions", "eval_pages", "evaluate_pages", "main", "real_pages_table",
-           "resolve_pages"]  # fmt: skip
+__all__ = ["EvalPagesOptions", "eval_pages", "evaluate_pages", "main", "resolve_pages"]
 
 # Where a folder keeps its ground truth, first match wins: the DocBank converter's layout
 # (COCO/all.json + images/), then a json at the top of the folder.
@@ -148,59 +147,6 @@ def _open_model(files, backend: str, precision: str, score_thresh: float, thread
         files, backend, precision, score_thresh=score_thresh, threads=threads,
         calibration=lambda: (p.image for p in iter_pages(pages)),
     )  # fmt: skip
-
-
-def _class_counts(gt: str | os.PathLike) -> dict[str, int]:
-    data = json.loads(Path(gt).read_text())
-    names = {c["id"]: c["name"] for c in data["categories"]}
-    counts = dict.fromkeys(names.values(), 0)
-    for a in data.get("annotations", []):
-        if a["category_id"] in names:
-            counts[names[a["category_id"]]] += 1
-    return counts
-
-
-def real_pages_table(
-    results: Mapping[str, Mapping],
-    synthetic_ap: Mapping[str, float | None] | None = None,
-    classes: Sequence[str] | None = None,
-    gt: str | os.PathLike | None = None,
-) -> str:
-    """Markdown section: one row per model (AP, AP50, AP75, per-class AP on the real pages, and
-    its AP on the synthetic val split beside it, the transfer gap)."""
-    if not results:
-        return ""
-    first = next(iter(results.values()))
-    classes = list(classes or first.get("per_class", {}))
-    head = ["model", "synthetic val AP", "real AP", "AP50", "AP75", *(f"AP {c}" for c in classes)]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-
-    def f(v) -> str:
-        return "n/a" if v is None else f"{float(v):.1f}"
-
-    for name, m in results.items():
-        syn = (synthetic_ap or {}).get(name)
-        per = m.get("per_class", {})
-        row = [name, f(syn), f(m.get("AP")), f(m.get("AP50")), f(m.get("AP75"))]
-        row += [f(per.get(c)) for c in classes]
-        lines.append("| " + " | ".join(row) + " |")
-    about = f"{first.get('num_pages', '?')} pages"
-    if gt is not None:
-        counts = _class_counts(gt)
-        about += " (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + f" boxes; `{gt}`)"
-    return "\n".join(
-        [
-            "## Real pages",
-            "",
-            f"The teacher and the seed-0 students on {about}: COCO box AP in percent, classes "
-            "matched by name, each page resized to the model's test size. Models trained on "
-            "synthetic pages only: the distance between the two AP columns is what the synthetic "
-            "data does not teach about real documents.",
-            "",
-            *lines,
-            "",
-        ]
-    )
 
 
 EVAL_PAGES_USAGE = """COCO AP of a trained detector on an annotated page set (e.g. the converted DocBank pages).

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from graphkd.apps.real_pages import real_pages_table, resolve_pages
+from graphkd.apps.doc_tables import class_counts, real_pages_table
+from graphkd.apps.real_pages import resolve_pages
 from pagedata.synthetic import generate_synthetic
 
 
@@ -53,17 +54,19 @@ def test_resolve_pages_layouts(tmp_path):
         resolve_pages(tmp_path / "missing")
 
 
-def test_real_pages_table(tmp_path):
+def test_real_pages_table_counts_the_ground_truth(tmp_path):
     root = make_real_pages(tmp_path / "r", pages=2)
+    gt = root / "COCO" / "all.json"
     m = {"AP": 31.25, "AP50": 50, "AP75": None, "per_class": {"text": 40.0, "figure": 2.5},
-         "num_pages": 2}  # fmt: skip
-    md = real_pages_table({"teacher": m, "student kd=none": m}, {"teacher": 69.4}, ["text", "figure"],
-                          root / "COCO" / "all.json")  # fmt: skip
-    assert md.startswith("## Real pages")
-    assert "| teacher | 69.4 | 31.2 | 50.0 | n/a | 40.0 | 2.5 |" in md
-    assert "| student kd=none | n/a | 31.2 |" in md
-    assert "2 pages (" in md and "text " in md
-    assert real_pages_table({}) == ""
+         "num_pages": 2, "gt": str(gt)}  # fmt: skip
+    md = real_pages_table({"synthetic teacher": {0: m}, "none": {0: m, 1: m}},
+                          {"synthetic teacher": [69.4]}, once=["synthetic teacher"])  # fmt: skip
+    assert md.startswith(f"2 pages of `{gt}` (title 2, figure 0, text ")
+    assert "| model | seed 0 | seed 1 | AP mean ± std | synthetic val AP |" in md
+    assert "| synthetic teacher |  |  | 31.2 | 69.4 | 50.0 | n/a | 40.0 | 2.5 |" in md
+    assert "| student, kd=none | 31.2 | 31.2 | 31.2 ± 0.0 | n/a |" in md
+    counts = class_counts(gt)
+    assert sum(counts.values()) == len(json.loads(gt.read_text())["annotations"])
 
 
 def test_real_pages_section_shows_every_seed(tmp_path, monkeypatch):
