@@ -19,7 +19,7 @@ real_pages: the shipped DocBank samples (samples/docbank, 60 train / 20 val page
 given; a folder of DocBank token files (<stem>.txt + <stem>_ori.jpg: converted into
 <outputs>/<folder>/docbank); a folder with COCO/train.json + COCO/val.json; or a COCO json of
 your pages (val pages: real_val=, else a quarter split off by file name). The real stage
-trains with the trainer=cpu_real schedule (about 45 min for seed 0 on 2 CPU cores); overrides
+trains with the trainer=cpu_real schedule (480-px pages; hours for seed 0 on 2 CPU cores); overrides
 on the command line go to it, dataset.* ones and pretrain= to the pretraining
 (docs/real-pages.md).
 """
