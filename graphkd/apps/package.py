@@ -34,6 +34,7 @@ from detectors.config import inference_settings, load_detector_cfg
 from detectors.export import is_stock_config, stock_config
 from graphkd.apps.rundir import CONFIG_RESOLVED, METRICS
 from graphkd.core.checkpoint import torch_save, write_json, write_text
+from graphkd.core.methods import METHOD_DESCRIPTIONS
 
 __all__ = [
     "CLASSES",
@@ -57,17 +58,6 @@ LABEL_MAP = "label_map.json"
 CLASSES = "classes.json"
 MODEL_CARD = "MODEL_CARD.md"
 LATENCY = "latency.json"
-
-_METHODS = {
-    "none": "no distillation: the student trained alone with its detection losses (baseline)",
-    "fitnet": "FitNet: MSE between student and teacher FPN features",
-    "logit": "RoI classification logit distillation (KL with temperature)",
-    "dsig": "DSIG (Chen et al., ICCV 2021): instance graphs of the student's RoIs with cosine "
-    "edges, node + edge losses against the teacher's graph",
-    "graphkd": "GraphKD (Banerjee et al., ICDAR 2024): instance graphs with text / non-text "
-    "nodes split by running covariance statistics, merged text nodes and Mahalanobis-type "
-    "edges; node + edge + structure losses against the teacher's graph",
-}
 
 
 def write_student_package(
@@ -283,7 +273,7 @@ def _card_rows(
                     f"during evaluation, {sel('trainer.device', 'cpu')}, batch 1)"),  # fmt: skip
         ("deployed latency", _deployment_row(run_dir)),
         ("teacher", _teacher_row(sel, kd)),
-        ("method", f"kd={sel('kd.name', kd)}: {_METHODS.get(kd, kd)}"),
+        ("method", f"kd={sel('kd.name', kd)}: {METHOD_DESCRIPTIONS.get(kd, kd)}"),
         ("training", f"{sel('trainer.max_iter', '?')} iterations, batch "
                      f"{sel('trainer.ims_per_batch', '?')}, lr {sel('trainer.base_lr', '?')}, "
                      f"seed {sel('trainer.seed', '?')}"),  # fmt: skip

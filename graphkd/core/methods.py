@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from graphkd.core.losses.kd_loss import GRAPH_TERMS, KD_TERMS
 
-__all__ = ["METHODS", "METHOD_TERMS", "check_method", "method_uses", "needs_graphs"]
+__all__ = [
+    "METHODS",
+    "METHOD_DESCRIPTIONS",
+    "METHOD_TERMS",
+    "check_method",
+    "method_uses",
+    "needs_graphs",
+]
 
 # Method -> the KD terms (graphkd.core.losses.KD_TERMS) it switches on.
 METHOD_TERMS: dict[str, tuple[str, ...]] = {
@@ -20,6 +27,17 @@ METHOD_TERMS: dict[str, tuple[str, ...]] = {
     "graphkd": ("node", "edge", "struct"),  # GraphKD: text / non-text graphs
 }
 METHODS = tuple(METHOD_TERMS)
+# Method -> one line for model cards (graphkd.apps.package).
+METHOD_DESCRIPTIONS: dict[str, str] = {
+    "none": "no distillation: the student trained alone with its detection losses (baseline)",
+    "fitnet": "FitNet: MSE between student and teacher FPN features",
+    "logit": "RoI classification logit distillation (KL with temperature)",
+    "dsig": "DSIG (Chen et al., ICCV 2021): instance graphs of the student's RoIs with cosine "
+    "edges, node + edge losses against the teacher's graph",
+    "graphkd": "GraphKD (Banerjee et al., ICDAR 2024): instance graphs with text / non-text "
+    "nodes split by running covariance statistics, merged text nodes and Mahalanobis-type "
+    "edges; node + edge + structure losses against the teacher's graph",
+}
 
 
 def check_method(method: str) -> str:

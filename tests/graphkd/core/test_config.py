@@ -231,3 +231,9 @@ def test_student_fpn_width():
     assert config_diff(canonical_widths(gpu_tree), canonical_widths(wide)) == [
         "pair.student.fpn_channels: 128 != None"
     ]
+
+
+def test_every_method_has_a_model_card_description():
+    from graphkd.core.methods import METHOD_DESCRIPTIONS, METHODS
+
+    assert set(METHOD_DESCRIPTIONS) == set(METHODS)
