@@ -32,8 +32,11 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@touch $(STAMP)
 
 # pytest's exit status 5 ("no tests collected") is a failure here: a CI that ran nothing passed nothing.
+# Two workers (pytest-xdist; a file's tests stay on one worker, so its fixtures are built once):
+# most tests train on one thread, and one process left the second core idle. TEST_WORKERS=0: serial.
+TEST_WORKERS ?= 2
 test: setup
-	@$(PY) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
+	@$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15; rc=$$?; if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 
 test-all: setup
 	$(PY) -m pytest -q -m "slow or not slow"
