@@ -41,6 +41,7 @@ __all__ = [
     "read_blocks",
     "real_pages_table",
     "recipe_overrides",
+    "recipe_seeds_table",
     "replace_block",
     "stale_tables",
     "write_results",
@@ -155,6 +156,7 @@ class DemoRuns:
     folder: Path
     runs: dict[str, dict[int, Path]]  # kd -> seed -> run directory (finished runs only)
     teacher: dict  # the teacher's metrics.json
+    teacher_dir: Path | None = None
 
     @property
     def seeds(self) -> list[int]:
@@ -195,7 +197,7 @@ def read_demo(folder: str | Path) -> DemoRuns:
     found = [c for c in candidates if c.is_file()]
     if not found:
         raise FileNotFoundError(f"the teacher's metrics are missing: {candidates[0]}")
-    return DemoRuns(folder, runs, _read_json(found[0]))
+    return DemoRuns(folder, runs, _read_json(found[0]), found[0].parent)
 
 
 def check_runs(demo: DemoRuns, overrides: Sequence[str], ignore: tuple[str, ...] = ()) -> list[str]:
@@ -268,8 +270,8 @@ def real_pages_table(
     mean ± std, AP50, AP75 and per-class AP (means); with ``synthetic_ap`` (model -> AP on the
     synthetic val split, one per seed) also their mean ± std beside the real-page AP. Rows are
     named "teacher" and "student, kd=<kd>", other keys as they are; the models in ``once`` were
-    scored once (no seed columns). The heading line counts the ground truth's boxes per class
-    when its json (the metrics' ``gt``) is readable."""
+    scored once (no seed columns). With the metrics' ``gt`` (the ground truth's json), a heading
+    line names it and counts its boxes per class when readable."""
     from graphkd.apps.report import mean_std
 
     seeds = sorted({s for kd, r in results.items() if kd not in once for s in r})
@@ -298,7 +300,9 @@ def real_pages_table(
         row += [fmt([m.get(k) for m in ms]) for k in ("AP50", "AP75")]
         row += [fmt([(m.get("per_class") or {}).get(c) for m in ms]) for c in classes]
         lines.append("| " + " | ".join(row) + " |")
-    gt = first.get("gt", "?")
+    if "gt" not in first:
+        return "\n".join(lines)
+    gt = first["gt"]
     about = f"{first.get('num_pages', '?')} pages of `{gt}`"
     if Path(gt).is_file():
         counts = class_counts(gt)
@@ -340,6 +344,65 @@ def before_fine_tuning(folder: str | Path) -> str:
         if path.is_file():
             parts.append(f"{label} {float(_read_json(path)['AP']):.1f} AP")
     return f"Before fine-tuning (synthetic pages only): {', '.join(parts)}." if parts else ""
+
+
+def teacher_seed(recipe: DemoRuns) -> int:
+    """The seed the recipe's teacher was fine-tuned with (``SEED`` of the detectron2 config
+    saved beside it)."""
+    import yaml
+
+    path = (recipe.teacher_dir or Path()) / "config.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the teacher's saved config is missing (its SEED names it)")
+    return int(yaml.safe_load(path.read_text())["SEED"])
+
+
+def recipe_seeds_table(recipes: Sequence[DemoRuns], baseline: str = "none") -> tuple[str, str]:
+    """The recipe run once per fine-tuning seed of its teacher (``folder=<f> trainer.seed=N``),
+    scored with each folder's seed-0 students, paired by the teacher's seed. Returns ``(summary,
+    per-class table)``: the teachers' AP, :func:`graphkd.apps.compare.summary_markdown` (teacher
+    AP: the teachers' mean) and the students' share of their own teacher's AP; then AP50, AP75 and
+    per-class AP per model (:func:`real_pages_table`).
+
+    Raises:
+        ValueError: two folders whose teachers share a seed.
+    """
+    from graphkd.apps.compare import paired_summary, summary_markdown
+    from graphkd.apps.report import mean_std
+
+    by_seed: dict[int, DemoRuns] = {}
+    for recipe in recipes:
+        seed = teacher_seed(recipe)
+        if seed in by_seed:
+            raise ValueError(
+                f"{recipe.folder}: its teacher has seed {seed}, as {by_seed[seed].folder}'s does"
+            )
+        by_seed[seed] = recipe
+    seeds = sorted(by_seed)
+    teachers = {s: by_seed[s].teacher for s in seeds}
+    kds = [baseline] + sorted({kd for r in recipes for kd in r.runs} - {baseline})
+    students = {
+        kd: {s: _read_json(by_seed[s].runs[kd][0] / "metrics.json")
+             for s in seeds if 0 in by_seed[s].runs.get(kd, {})}
+        for kd in kds
+    }  # fmt: skip
+    t_ap = {s: float(m["AP"]) for s, m in teachers.items()}
+    t_mean, t_std = mean_std(list(t_ap.values()))
+    aps = {kd: {s: float(m["AP"]) for s, m in by_s.items()} for kd, by_s in students.items()}
+    share = []
+    for kd, by_s in aps.items():
+        mean, std = mean_std([100 * ap / t_ap[s] for s, ap in by_s.items()])
+        share.append(f"kd={kd} {mean:.0f} ± {std:.0f}%")
+    head = (
+        "Seed N: the teacher fine-tuned with seed N (`trainer.seed=N`); every student's own seed "
+        f"is 0. Teachers {', '.join(f'{t_ap[s]:.1f}' for s in seeds)} AP "
+        f"({t_mean:.1f} ± {t_std:.1f}); the table's teacher AP is their mean."
+    )
+    paired = summary_markdown(t_mean, paired_summary(t_mean, aps, baseline), baseline)
+    summary = "\n\n".join(
+        [head, paired, "Share of its own teacher's AP, per seed: " + ", ".join(share) + "."]
+    )
+    return summary, real_pages_table({"teacher": teachers, **students}, once=())
 
 
 def _load(value: float | None) -> str:
@@ -403,6 +466,10 @@ class DocTablesConfig:
     recipe: str = "outputs/demo_real"
     recipe_overrides: list[str] = field(default_factory=list)
     recipe_command: str = ""
+    # Recipe folders made once per fine-tuning seed of the teacher (python scripts/demo_real.py
+    # folder=<f> trainer.seed=N, seed 0's among them): with two or more, docs/results.md's
+    # recipe_seeds table and the README's headline_real pair their seed-0 students by that seed.
+    recipe_seeds: list[str] = field(default_factory=list)
     # A scripts/bench_latency.py report, the overrides and the command that made it.
     latency: str = "outputs/bench_latency.json"
     latency_overrides: list[str] = field(default_factory=list)
@@ -425,7 +492,8 @@ def _write_block(paths: Sequence[Path], name: str, body: str, spec: dict, record
 
 def _write_recipe(cfg: DocTablesConfig, commit: str, results: Path, readme: Path) -> list[str]:
     """The real-page recipe's tables: ``recipe`` in docs/results.md (summary, per-class AP, the
-    synthetic models before fine-tuning), ``headline_real`` in the README (summary)."""
+    synthetic models before fine-tuning), ``headline_real`` in the README (summary); with
+    ``recipe_seeds``, ``recipe_seeds`` in docs/results.md and ``headline_real`` from them."""
     recipe = read_demo(cfg.recipe)
     overrides = recipe_overrides(cfg.recipe_overrides)
     problems = check_runs(recipe, overrides, ignore=RECIPE_OWN)
@@ -442,8 +510,28 @@ def _write_recipe(cfg: DocTablesConfig, commit: str, results: Path, readme: Path
     summary, per_class = demo_tables(recipe)
     before = before_fine_tuning(cfg.recipe)
     _write_block([results], "recipe", f"{summary}\n\n{per_class}\n\n{before}", spec, record)
+    if len(cfg.recipe_seeds) < 2:
+        _write_block([readme], "headline_real", f"{summary}\n\n{before}", spec, record)
+        return ["recipe", "headline_real"]
+    recipes = [read_demo(folder) for folder in cfg.recipe_seeds]
+    problems = [p for r in recipes for p in check_runs(r, overrides, ignore=RECIPE_OWN)]
+    if problems:
+        raise ValueError(
+            "recipe_seeds runs made with other settings than recipe_overrides compose to today:"
+            "\n  " + "\n  ".join(problems[:20])
+        )
+    summary, per_class = recipe_seeds_table(recipes)
+    commands = [
+        " ".join(["python scripts/demo_real.py", *cfg.recipe_overrides]
+                 + [f"folder={r.folder.name}"] * (r.folder.name != "demo_real")
+                 + [f"trainer.seed={teacher_seed(r)}"] * (teacher_seed(r) != 0))
+        for r in recipes
+    ]  # fmt: skip
+    record = _record("; ".join(commands), commit, spec)
+    body = f"{summary}\n\n{per_class}\n\n{before}"
+    _write_block([results], "recipe_seeds", body, spec, record)
     _write_block([readme], "headline_real", f"{summary}\n\n{before}", spec, record)
-    return ["recipe", "headline_real"]
+    return ["recipe", "recipe_seeds", "headline_real"]
 
 
 def write_results(
@@ -509,7 +597,7 @@ USAGE = """Write the docs' generated tables.
 
     python scripts/doc_tables.py what=config       # docs/configuration.md from the schema
     python scripts/doc_tables.py what=results [demo=outputs/demo] [demo_overrides=[...]]
-        [recipe=outputs/demo_real] [recipe_overrides=[...]]
+        [recipe=outputs/demo_real] [recipe_overrides=[...]] [recipe_seeds=[DIR,DIR,...]]
         [latency=outputs/bench_latency.json]      # docs/results.md and README.md tables
     python scripts/doc_tables.py what=check        # name the tables made with other defaults
 """

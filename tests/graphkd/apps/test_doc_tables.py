@@ -48,9 +48,12 @@ def write_fake_demo(root: Path, overrides: tuple[str, ...] = (), broken: str = "
     return outputs / "demo"
 
 
-def write_fake_recipe(root: Path, broken: str = "") -> Path:
+def write_fake_recipe(root: Path, broken: str = "", teacher_seed: int = 0, gain: float = 0.0,
+                      teacher_ap: float = 30.0) -> Path:  # fmt: skip
     """``root/outputs/demo_real`` as ``run_demo_real`` leaves it: the real stage's runs (their
-    own data and starting weights), its fine-tuned teacher, the synthetic models' scores."""
+    own data and starting weights), its fine-tuned teacher (``teacher_seed``: the seed its saved
+    detectron2 config names), the synthetic models' scores; ``gain`` is added to the students'
+    AP."""
     out = root / "outputs" / "demo_real"
     stage = ["trainer=cpu_real", "dataset=custom", "dataset.name=real_pages",
              f"dataset.train_json={root}/train.json", f"dataset.val_json={root}/val.json"]  # fmt: skip
@@ -63,12 +66,13 @@ def write_fake_recipe(root: Path, broken: str = "") -> Path:
                                   f"pair.student.weights={root}/pre/none/seed{seed}.pth",
                                   *extra])  # fmt: skip
             (run / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-            (run / "metrics.json").write_text(json.dumps(_metrics(ap)))
+            (run / "metrics.json").write_text(json.dumps(_metrics(ap + gain)))
             (run / "job_done.json").write_text("{}")
     teacher = Path(cfg.teacher_checkpoint).parent
     assert teacher.parent == out / "teachers"
     teacher.mkdir(parents=True)
-    (teacher / "metrics.json").write_text(json.dumps(_metrics(30.0)))
+    (teacher / "metrics.json").write_text(json.dumps(_metrics(teacher_ap)))
+    (teacher / "config.yaml").write_text(f"MODEL:\n  DEVICE: cpu\nSEED: {teacher_seed}\n")
     for name, ap in {"synthetic_teacher": 22.0, "synthetic_student_kd-none": 6.0}.items():
         (out / "real_pages" / name).mkdir(parents=True)
         (out / "real_pages" / name / "metrics.json").write_text(json.dumps(_metrics(ap)))
@@ -156,6 +160,36 @@ def test_recipe_tables_compare_the_stage_s_settings_not_its_inputs(tmp_path):
     broken = write_fake_recipe(tmp_path / "b", broken="trainer.min_size=320")
     cfg.recipe = str(broken)
     with pytest.raises(ValueError, match=r"dsig/seed0: trainer.min_size: 320 != 480"):
+        dt.write_results(cfg, results, readme)
+
+
+def test_recipe_over_teacher_seeds_pairs_the_students_by_their_teacher_s_seed(tmp_path):
+    """Folders of the recipe made with trainer.seed=0/1/2: one table, the seed-0 students of each
+    folder paired by the teacher's seed, each student's share of its own teacher."""
+    folders = [write_fake_recipe(tmp_path / f"s{n}", teacher_seed=n, gain=n, teacher_ap=30.0 + n)
+               for n in (2, 0, 1)]  # fmt: skip
+    results, readme = _docs(tmp_path)
+    results.write_text(results.read_text()
+                       + "\n<!-- BEGIN doc_tables:recipe_seeds -->\n<!-- END doc_tables:recipe_seeds -->\n")  # fmt: skip
+    cfg = dt.DocTablesConfig(demo=str(tmp_path / "none"), recipe=str(folders[1]),
+                             recipe_seeds=[str(f) for f in folders],
+                             latency=str(tmp_path / "none.json"), commit="abc1234")  # fmt: skip
+    assert dt.write_results(cfg, results, readme) == ["recipe", "recipe_seeds", "headline_real"]
+    seeds = dt.read_blocks(results.read_text())
+    text = results.read_text().split("doc_tables:recipe_seeds")[1]
+    head = readme.read_text()
+    assert "Teachers 30.0, 31.0, 32.0 AP (31.0 ± 1.0)" in text and "Teacher AP 31.0." in text
+    # Student seed 0 of each folder (AP["graphkd"][0] = 20, plus the folder's gain 0 / 1 / 2).
+    assert "| kd=graphkd | 20.0 | 21.0 | 22.0 | 21.0 ± 1.0 | +10.0, +10.0, +10.0 |" in text
+    assert "kd=graphkd 68 ± 1%" in text and "| teacher | 30.0 | 31.0 | 32.0 |" in text
+    assert "| kd=graphkd | 20.0 | 21.0 | 22.0 |" in head and "Teacher AP 31.0." in head
+    assert "folder=" not in text  # every fake folder is named demo_real
+    assert "trainer.seed=1" in text and "trainer.seed=2" in text
+    assert seeds["recipe_seeds"] == seeds["recipe"]
+    assert dt.stale_tables([results, readme]) == []
+
+    cfg.recipe_seeds = [str(folders[1]), str(write_fake_recipe(tmp_path / "again"))]
+    with pytest.raises(ValueError, match="its teacher has seed 0"):
         dt.write_results(cfg, results, readme)
 
 
