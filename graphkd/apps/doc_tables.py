@@ -353,7 +353,9 @@ def teacher_seed(recipe: DemoRuns) -> int:
 
     path = (recipe.teacher_dir or Path()) / "config.yaml"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: the teacher's saved config is missing (its SEED names it)")
+        raise FileNotFoundError(
+            f"{path}: the teacher's saved config is missing (its SEED names it)"
+        )
     return int(yaml.safe_load(path.read_text())["SEED"])
 
 
