@@ -401,9 +401,8 @@ def recipe_seeds_table(recipes: Sequence[DemoRuns], baseline: str = "none") -> t
         f"({t_mean:.1f} ± {t_std:.1f}); the table's teacher AP is their mean."
     )
     paired = summary_markdown(t_mean, paired_summary(t_mean, aps, baseline), baseline)
-    summary = "\n\n".join(
-        [head, paired, "Share of its own teacher's AP, per seed: " + ", ".join(share) + "."]
-    )
+    shares = "Each student's AP as a share of its own teacher's (mean ± std over seeds): "
+    summary = "\n\n".join([head, paired, shares + ", ".join(share) + "."])
     return summary, real_pages_table({"teacher": teachers, **students}, once=())
 
 
