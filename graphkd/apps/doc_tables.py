@@ -132,9 +132,11 @@ def stale_tables(paths: Sequence[Path] = (RESULTS_DOC, README)) -> list[str]:
     return stale
 
 
-def _record(command: str, commit: str, spec: Mapping) -> str:
+def _record(command: str | Sequence[str], commit: str, spec: Mapping) -> str:
+    commands = [f"`{c}`" for c in ([command] if isinstance(command, str) else command)]
+    made_by = ", ".join(commands[:-1]) + " and " * (len(commands) > 1) + commands[-1]
     return (
-        f"*Record: made by `{command}` at commit `{commit}`; resolved config "
+        f"*Record: made by {made_by} at commit `{commit}`; resolved config "
         f"`{spec['config']}` (`python scripts/doc_tables.py` recomputes it).*"
     )
 
@@ -526,9 +528,9 @@ def _write_recipe(cfg: DocTablesConfig, commit: str, results: Path, readme: Path
         " ".join(["python scripts/demo_real.py", *cfg.recipe_overrides]
                  + [f"folder={r.folder.name}"] * (r.folder.name != "demo_real")
                  + [f"trainer.seed={teacher_seed(r)}"] * (teacher_seed(r) != 0))
-        for r in recipes
+        for r in sorted(recipes, key=teacher_seed)
     ]  # fmt: skip
-    record = _record("; ".join(commands), commit, spec)
+    record = _record(commands, commit, spec)
     body = f"{summary}\n\n{per_class}\n\n{before}"
     _write_block([results], "recipe_seeds", body, spec, record)
     _write_block([readme], "headline_real", f"{summary}\n\n{before}", spec, record)

@@ -184,7 +184,8 @@ def test_recipe_over_teacher_seeds_pairs_the_students_by_their_teacher_s_seed(tm
     assert "kd=graphkd 68 ± 1%" in text and "| teacher | 30.0 | 31.0 | 32.0 |" in text
     assert "| kd=graphkd | 20.0 | 21.0 | 22.0 |" in head and "Teacher AP 31.0." in head
     assert "folder=" not in text  # every fake folder is named demo_real
-    assert "trainer.seed=1" in text and "trainer.seed=2" in text
+    made_by = "made by `python scripts/demo_real.py`, `python scripts/demo_real.py trainer.seed=1`"
+    assert made_by + " and `python scripts/demo_real.py trainer.seed=2` at commit" in text
     assert seeds["recipe_seeds"] == seeds["recipe"]
     assert dt.stale_tables([results, readme]) == []
 
