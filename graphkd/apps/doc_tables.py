@@ -42,6 +42,7 @@ __all__ = [
     "real_pages_table",
     "recipe_overrides",
     "recipe_seeds_table",
+    "recipes_by_teacher_seed",
     "replace_block",
     "stale_tables",
     "write_results",
@@ -158,7 +159,7 @@ class DemoRuns:
     folder: Path
     runs: dict[str, dict[int, Path]]  # kd -> seed -> run directory (finished runs only)
     teacher: dict  # the teacher's metrics.json
-    teacher_dir: Path | None = None
+    teacher_dir: Path  # the folder of the teacher's metrics.json and saved config
 
     @property
     def seeds(self) -> list[int]:
@@ -218,6 +219,16 @@ def check_runs(demo: DemoRuns, overrides: Sequence[str], ignore: tuple[str, ...]
             diff = config_diff(normalized_config(saved), normalized_config(now), ignore)
             problems += [f"{run}: {d}" for d in diff]
     return problems
+
+
+def _refuse_other_settings(
+    demos: Sequence[DemoRuns], overrides: Sequence[str], what: str, ignore: tuple[str, ...] = ()
+) -> None:
+    """ValueError listing :func:`check_runs`' problems of every folder in ``demos`` (``what``:
+    "<runs> ... than <key>", how the message names them), so a table never mixes settings."""
+    problems = [p for demo in demos for p in check_runs(demo, overrides, ignore)]
+    if problems:
+        raise ValueError(f"{what} compose to today:\n  " + "\n  ".join(problems[:20]))
 
 
 def _demo_spec(demo: DemoRuns, overrides: Sequence[str]) -> dict:
@@ -353,7 +364,7 @@ def teacher_seed(recipe: DemoRuns) -> int:
     saved beside it)."""
     import yaml
 
-    path = (recipe.teacher_dir or Path()) / "config.yaml"
+    path = recipe.teacher_dir / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: the teacher's saved config is missing (its SEED names it)"
@@ -361,19 +372,12 @@ def teacher_seed(recipe: DemoRuns) -> int:
     return int(yaml.safe_load(path.read_text())["SEED"])
 
 
-def recipe_seeds_table(recipes: Sequence[DemoRuns], baseline: str = "none") -> tuple[str, str]:
-    """The recipe run once per fine-tuning seed of its teacher (``folder=<f> trainer.seed=N``),
-    scored with each folder's seed-0 students, paired by the teacher's seed. Returns ``(summary,
-    per-class table)``: the teachers' AP, :func:`graphkd.apps.compare.summary_markdown` (teacher
-    AP: the teachers' mean) and the students' share of their own teacher's AP; then AP50, AP75 and
-    per-class AP per model (:func:`real_pages_table`).
+def recipes_by_teacher_seed(recipes: Sequence[DemoRuns]) -> dict[int, DemoRuns]:
+    """The recipe folders keyed by their teacher's seed (:func:`teacher_seed`), in seed order.
 
     Raises:
         ValueError: two folders whose teachers share a seed.
     """
-    from graphkd.apps.compare import paired_summary, summary_markdown
-    from graphkd.apps.report import mean_std
-
     by_seed: dict[int, DemoRuns] = {}
     for recipe in recipes:
         seed = teacher_seed(recipe)
@@ -382,9 +386,23 @@ def recipe_seeds_table(recipes: Sequence[DemoRuns], baseline: str = "none") -> t
                 f"{recipe.folder}: its teacher has seed {seed}, as {by_seed[seed].folder}'s does"
             )
         by_seed[seed] = recipe
+    return dict(sorted(by_seed.items()))
+
+
+def recipe_seeds_table(by_seed: Mapping[int, DemoRuns], baseline: str = "none") -> tuple[str, str]:
+    """The recipe run once per fine-tuning seed of its teacher (``folder=<f> trainer.seed=N``),
+    scored with each folder's seed-0 students, paired by the teacher's seed. Returns ``(summary,
+    per-class table)``: the teachers' AP, :func:`graphkd.apps.compare.summary_markdown` (teacher
+    AP: the teachers' mean) and the students' share of their own teacher's AP; then AP50, AP75 and
+    per-class AP per model (:func:`real_pages_table`). ``by_seed``: teacher seed -> folder, as
+    :func:`recipes_by_teacher_seed` returns it.
+    """
+    from graphkd.apps.compare import paired_summary, summary_markdown
+    from graphkd.apps.report import mean_std
+
     seeds = sorted(by_seed)
     teachers = {s: by_seed[s].teacher for s in seeds}
-    kds = [baseline] + sorted({kd for r in recipes for kd in r.runs} - {baseline})
+    kds = [baseline] + sorted({kd for r in by_seed.values() for kd in r.runs} - {baseline})
     students = {
         kd: {s: _read_json(by_seed[s].runs[kd][0] / "metrics.json")
              for s in seeds if 0 in by_seed[s].runs.get(kd, {})}
@@ -499,12 +517,8 @@ def _write_recipe(cfg: DocTablesConfig, commit: str, results: Path, readme: Path
     ``recipe_seeds``, ``recipe_seeds`` in docs/results.md and ``headline_real`` from them."""
     recipe = read_demo(cfg.recipe)
     overrides = recipe_overrides(cfg.recipe_overrides)
-    problems = check_runs(recipe, overrides, ignore=RECIPE_OWN)
-    if problems:
-        raise ValueError(
-            "recipe runs made with other settings than recipe_overrides compose to today:\n  "
-            + "\n  ".join(problems[:20])
-        )
+    other = "recipe runs made with other settings than recipe_overrides"
+    _refuse_other_settings([recipe], overrides, other, ignore=RECIPE_OWN)
     spec = _demo_spec(recipe, overrides)
     command = cfg.recipe_command or " ".join(
         ["python scripts/demo_real.py", f"seeds={len(recipe.seeds)}", *cfg.recipe_overrides]
@@ -517,18 +531,15 @@ def _write_recipe(cfg: DocTablesConfig, commit: str, results: Path, readme: Path
         _write_block([readme], "headline_real", f"{summary}\n\n{before}", spec, record)
         return ["recipe", "headline_real"]
     recipes = [read_demo(folder) for folder in cfg.recipe_seeds]
-    problems = [p for r in recipes for p in check_runs(r, overrides, ignore=RECIPE_OWN)]
-    if problems:
-        raise ValueError(
-            "recipe_seeds runs made with other settings than recipe_overrides compose to today:"
-            "\n  " + "\n  ".join(problems[:20])
-        )
-    summary, per_class = recipe_seeds_table(recipes)
+    other = "recipe_seeds runs made with other settings than recipe_overrides"
+    _refuse_other_settings(recipes, overrides, other, ignore=RECIPE_OWN)
+    by_seed = recipes_by_teacher_seed(recipes)
+    summary, per_class = recipe_seeds_table(by_seed)
     commands = [
         " ".join(["python scripts/demo_real.py", *cfg.recipe_overrides]
                  + [f"folder={r.folder.name}"] * (r.folder.name != "demo_real")
-                 + [f"trainer.seed={teacher_seed(r)}"] * (teacher_seed(r) != 0))
-        for r in sorted(recipes, key=teacher_seed)
+                 + [f"trainer.seed={seed}"] * (seed != 0))
+        for seed, r in by_seed.items()
     ]  # fmt: skip
     record = _record(commands, commit, spec)
     body = f"{summary}\n\n{per_class}\n\n{before}"
@@ -547,12 +558,8 @@ def write_results(
     commit, written = cfg.commit or git_commit(), []
     if (Path(cfg.demo) / "runs").is_dir():
         demo = read_demo(cfg.demo)
-        problems = check_runs(demo, cfg.demo_overrides)
-        if problems:
-            raise ValueError(
-                "runs made with other settings than demo_overrides compose to today:\n  "
-                + "\n  ".join(problems[:20])
-            )
+        other = "runs made with other settings than demo_overrides"
+        _refuse_other_settings([demo], cfg.demo_overrides, other)
         spec = _demo_spec(demo, cfg.demo_overrides)
         summary, per_class = demo_tables(demo)
         record = _record(_demo_command(cfg, demo), commit, spec)
