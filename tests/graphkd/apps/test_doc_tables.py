@@ -192,6 +192,10 @@ def test_recipe_over_teacher_seeds_pairs_the_students_by_their_teacher_s_seed(tm
     cfg.recipe_seeds = [str(folders[1]), str(write_fake_recipe(tmp_path / "again"))]
     with pytest.raises(ValueError, match="its teacher has seed 0"):
         dt.write_results(cfg, results, readme)
+    (next(folders[2].glob("teachers/*")) / "config.yaml").unlink()
+    cfg.recipe_seeds = [str(f) for f in folders]
+    with pytest.raises(FileNotFoundError, match="the teacher's saved config is missing"):
+        dt.write_results(cfg, results, readme)
 
 
 def test_hash_ignores_where_outputs_go_not_what_runs():
