@@ -293,7 +293,7 @@ def test_configuration_reference_is_current():
 
 
 def test_no_results_table_is_stale():
-    from graphkd.apps.doc_tables import stale_tables
+    from graphkd.apps.doc_blocks import stale_tables
 
     stale = stale_tables()
     assert not stale, (

@@ -1,14 +1,12 @@
-"""The docs' generated tables: the results tables, and the tool that also writes the
-configuration reference (:mod:`graphkd.apps.config_reference`).
+"""The docs' generated tables, and the tool that writes them (``scripts/doc_tables.py``), the
+configuration reference (:mod:`graphkd.apps.config_reference`) among them.
 
 Every number in ``docs/results.md`` and the README's headline table comes from files a command
 wrote, never from typing. The results tables are read from the demo's output folder
 (``<demo>/runs/<kd>/seed<N>/metrics.json``, the teacher's ``metrics.json``,
-``<demo>/real_pages/<model>/metrics.json``) and a ``scripts/bench_latency.py`` JSON, and written
-between ``<!-- BEGIN doc_tables:<name> {spec} -->`` / ``<!-- END doc_tables:<name> -->``
-markers. Each table carries a record line (commit, command, config hash); ``spec`` holds the
-Hydra overrides the hash was computed from, so :func:`stale_tables` can recompute it with
-today's defaults and name every table that no longer matches.
+``<demo>/real_pages/<model>/metrics.json``), the real-page recipe's folders and a
+``scripts/bench_latency.py`` JSON, and written into the docs' marker blocks with their record
+line (:mod:`graphkd.apps.doc_blocks`).
 
 ``python scripts/doc_tables.py what=config`` / ``what=results demo=outputs/demo ...`` /
 ``what=check``.
@@ -16,10 +14,8 @@ today's defaults and name every table that no longer matches.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,127 +24,31 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from graphkd.apps.config_reference import CONFIG_DOC, config_reference
+from graphkd.apps.doc_blocks import (
+    OUTPUTS_PLACEHOLDER,
+    README,
+    RESULTS_DOC,
+    config_hash,
+    git_commit,
+    normalized_config,
+    record_line,
+    stale_tables,
+    strip_outputs,
+    write_block,
+)
 from graphkd.apps.tool import register_tool, run_tool
-from graphkd.core.config import canonical_widths
 
 __all__ = [
     "DocTablesConfig",
     "class_counts",
-    "config_hash",
     "demo_tables",
     "latency_table",
-    "normalized_config",
-    "read_blocks",
     "real_pages_table",
     "recipe_overrides",
     "recipe_seeds_table",
     "recipes_by_teacher_seed",
-    "replace_block",
-    "stale_tables",
     "write_results",
 ]
-
-REPO = Path(__file__).resolve().parents[2]
-RESULTS_DOC = REPO / "docs" / "results.md"
-README = REPO / "README.md"
-
-# Keys that say where a run lives or how it was started, not what it computes.
-VOLATILE = ("outputs", "run_dir", "overrides", "trainer.resume")
-OUTPUTS_PLACEHOLDER = "<outputs>"
-BLOCK = re.compile(
-    r"<!-- BEGIN doc_tables:(?P<name>[\w-]+)(?: (?P<spec>\{.*?\}))? -->\n"
-    r"(?P<body>.*?)<!-- END doc_tables:(?P=name) -->",
-    re.S,
-)
-
-
-# ----------------------------------------------------------------------- config hashing
-def _strip_outputs(tree: Any, outputs: str) -> Any:
-    """``tree`` with every string under the ``outputs`` folder written relative to a placeholder
-    (a run made with ``outputs=/tmp/x`` computes what one made with ``outputs=outputs`` does)."""
-    if isinstance(tree, dict):
-        return {k: _strip_outputs(v, outputs) for k, v in tree.items()}
-    if isinstance(tree, list):
-        return [_strip_outputs(v, outputs) for v in tree]
-    if isinstance(tree, str) and outputs and (tree == outputs or tree.startswith(outputs + "/")):
-        return OUTPUTS_PLACEHOLDER + tree[len(outputs) :]
-    return tree
-
-
-def normalized_config(cfg: DictConfig | Mapping) -> dict:
-    """The resolved config as a plain dict without :data:`VOLATILE` keys and with the outputs
-    folder replaced by a placeholder: what decides the numbers a run produces."""
-    tree = canonical_widths(OmegaConf.to_container(OmegaConf.create(cfg), resolve=True))
-    tree = _strip_outputs(tree, str(tree.get("outputs", "")))
-    for key in VOLATILE:
-        *parents, leaf = key.split(".")
-        node = tree
-        for p in parents:
-            node = node.get(p, {})
-        node.pop(leaf, None)
-    return tree
-
-
-def config_hash(configs: Sequence[Sequence[str]]) -> str:
-    """``sha256:<12 hex>`` of the normalized, resolved configs composed with each override list
-    (``OmegaConf.to_yaml`` of :func:`normalized_config`, joined in the given order)."""
-    from graphkd.apps.cli import compose_config
-
-    text = "---\n".join(
-        OmegaConf.to_yaml(OmegaConf.create(normalized_config(compose_config(list(o)))))
-        for o in configs
-    )
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-# ------------------------------------------------------------------- marker blocks
-def read_blocks(text: str) -> dict[str, dict | None]:
-    """name -> spec (None for a placeholder block) of every marker block in ``text``."""
-    return {m["name"]: json.loads(m["spec"]) if m["spec"] else None for m in BLOCK.finditer(text)}
-
-
-def replace_block(text: str, name: str, body: str, spec: Mapping | None = None) -> str:
-    """``text`` with the block ``name`` replaced by ``body`` (and its marker's ``spec``).
-
-    Raises:
-        KeyError: ``text`` has no block ``name``.
-    """
-    blocks = [m for m in BLOCK.finditer(text) if m["name"] == name]
-    if not blocks:
-        raise KeyError(f"no '<!-- BEGIN doc_tables:{name} -->' block")
-    m = blocks[0]
-    head = f"<!-- BEGIN doc_tables:{name}" + (f" {json.dumps(dict(spec))}" if spec else "")
-    new = f"{head} -->\n{body.rstrip()}\n<!-- END doc_tables:{name} -->"
-    return text[: m.start()] + new + text[m.end() :]
-
-
-def stale_tables(paths: Sequence[Path] = (RESULTS_DOC, README)) -> list[str]:
-    """``"<file>: <table>"`` for every produced table whose recorded config hash differs from
-    the hash of the same overrides composed with today's configs and defaults."""
-    stale = []
-    for path in paths:
-        for name, spec in read_blocks(Path(path).read_text()).items():
-            if spec and config_hash(spec["configs"]) != spec["config"]:
-                stale.append(f"{Path(path).name}: {name}")
-    return stale
-
-
-def _record(command: str | Sequence[str], commit: str, spec: Mapping) -> str:
-    commands = [f"`{c}`" for c in ([command] if isinstance(command, str) else command)]
-    made_by = ", ".join(commands[:-1]) + " and " * (len(commands) > 1) + commands[-1]
-    return (
-        f"*Record: made by {made_by} at commit `{commit}`; resolved config "
-        f"`{spec['config']}` (`python scripts/doc_tables.py` recomputes it).*"
-    )
-
-
-def git_commit(repo: Path = REPO) -> str:
-    """Short hash of the checkout's HEAD, ``+dirty`` when tracked files are modified."""
-    run = lambda *a: subprocess.run(  # noqa: E731
-        ["git", *a], cwd=repo, capture_output=True, text=True, check=False
-    ).stdout.strip()
-    head = run("rev-parse", "--short", "HEAD") or "unknown"
-    return head + ("+dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
 
 
 # ------------------------------------------------------------------- results tables
@@ -191,7 +91,7 @@ def read_demo(folder: str | Path) -> DemoRuns:
         raise FileNotFoundError(f"{folder}: no finished run under runs/<kd>/seed<N>/")
     first = next(iter(next(iter(runs.values())).values()))
     saved = OmegaConf.to_container(OmegaConf.load(first / CONFIG_RESOLVED))
-    relative = _strip_outputs(saved["teacher_checkpoint"], str(saved["outputs"]))
+    relative = strip_outputs(saved["teacher_checkpoint"], str(saved["outputs"]))
     # The demo's runs live in <outputs>/demo/runs, the real-page recipe's in <outputs>/runs.
     candidates = [
         Path(relative.replace(OUTPUTS_PLACEHOLDER, str(base), 1)).parent / "metrics.json"
@@ -506,11 +406,6 @@ def _demo_command(cfg: DocTablesConfig, demo: DemoRuns, real: str = "") -> str:
     return f"make demo SEEDS={len(demo.seeds)}" + (f' ARGS="{" ".join(args)}"' if args else "")
 
 
-def _write_block(paths: Sequence[Path], name: str, body: str, spec: dict, record: str) -> None:
-    for path in paths:
-        path.write_text(replace_block(path.read_text(), name, f"{body}\n\n{record}", spec))
-
-
 def _write_recipe(cfg: DocTablesConfig, commit: str, results: Path, readme: Path) -> list[str]:
     """The real-page recipe's tables: ``recipe`` in docs/results.md (summary, per-class AP, the
     synthetic models before fine-tuning), ``headline_real`` in the README (summary); with
@@ -523,12 +418,12 @@ def _write_recipe(cfg: DocTablesConfig, commit: str, results: Path, readme: Path
     command = cfg.recipe_command or " ".join(
         ["python scripts/demo_real.py", f"seeds={len(recipe.seeds)}", *cfg.recipe_overrides]
     )
-    record = _record(command, commit, spec)
+    record = record_line(command, commit, spec)
     summary, per_class = demo_tables(recipe)
     before = before_fine_tuning(cfg.recipe)
-    _write_block([results], "recipe", f"{summary}\n\n{per_class}\n\n{before}", spec, record)
+    write_block([results], "recipe", f"{summary}\n\n{per_class}\n\n{before}", spec, record)
     if len(cfg.recipe_seeds) < 2:
-        _write_block([readme], "headline_real", f"{summary}\n\n{before}", spec, record)
+        write_block([readme], "headline_real", f"{summary}\n\n{before}", spec, record)
         return ["recipe", "headline_real"]
     recipes = [read_demo(folder) for folder in cfg.recipe_seeds]
     other = "recipe_seeds runs made with other settings than recipe_overrides"
@@ -541,10 +436,10 @@ def _write_recipe(cfg: DocTablesConfig, commit: str, results: Path, readme: Path
                  + [f"trainer.seed={seed}"] * (seed != 0))
         for seed, r in by_seed.items()
     ]  # fmt: skip
-    record = _record(commands, commit, spec)
+    record = record_line(commands, commit, spec)
     body = f"{summary}\n\n{per_class}\n\n{before}"
-    _write_block([results], "recipe_seeds", body, spec, record)
-    _write_block([readme], "headline_real", f"{summary}\n\n{before}", spec, record)
+    write_block([results], "recipe_seeds", body, spec, record)
+    write_block([readme], "headline_real", f"{summary}\n\n{before}", spec, record)
     return ["recipe", "recipe_seeds", "headline_real"]
 
 
@@ -562,15 +457,15 @@ def write_results(
         _refuse_other_settings([demo], cfg.demo_overrides, other)
         spec = _demo_spec(demo, cfg.demo_overrides)
         summary, per_class = demo_tables(demo)
-        record = _record(_demo_command(cfg, demo), commit, spec)
-        _write_block([results], "demo", f"{summary}\n\n{per_class}", spec, record)
-        _write_block([readme], "headline", summary, spec, record)
+        record = record_line(_demo_command(cfg, demo), commit, spec)
+        write_block([results], "demo", f"{summary}\n\n{per_class}", spec, record)
+        write_block([readme], "headline", summary, spec, record)
         written += ["demo", "headline"]
         real = read_real_pages(cfg.demo)
         if real:
             gt = next(iter(next(iter(real.values())).values())).get("gt", "<pages>")
-            record = _record(_demo_command(cfg, demo, gt), commit, spec)
-            _write_block([results], "real", real_pages_table(real), spec, record)
+            record = record_line(_demo_command(cfg, demo, gt), commit, spec)
+            write_block([results], "real", real_pages_table(real), spec, record)
             written.append("real")
     if (Path(cfg.recipe) / "runs").is_dir():
         written += _write_recipe(cfg, commit, results, readme)
@@ -578,7 +473,7 @@ def write_results(
         table, configs = latency_table(_read_json(Path(cfg.latency)), cfg.latency_overrides)
         spec = {"configs": configs, "config": config_hash(configs)}
         command = " ".join([cfg.latency_command, *cfg.latency_overrides])
-        _write_block([results], "latency", table, spec, _record(command, commit, spec))
+        write_block([results], "latency", table, spec, record_line(command, commit, spec))
         written.append("latency")
     log.info("doc_tables: wrote %s", ", ".join(written) or "nothing (no outputs found)")
     return written

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from graphkd.apps import doc_blocks as db
 from graphkd.apps import doc_tables as dt
 from graphkd.apps.cli import compose_config
 
@@ -121,13 +122,13 @@ def test_tables_come_from_the_files_and_their_hash_is_today_s(tmp_path):
     assert "| student, kd=graphkd | 9.0 | 11.0 | 10.0 ± 1.4 |" in text
     assert "| 320 px (247 x 320), FPN 128 | R18 | 19.5 | 0.050 |" in text
     assert "21.0 ± 1.0" in readme.read_text() and readme.read_text().endswith("more\n")
-    blocks = dt.read_blocks(text)
-    assert blocks["demo"]["config"] == dt.config_hash([["kd=dsig"], ["kd=graphkd"], ["kd=none"]])
-    assert dt.stale_tables([results, readme]) == []
+    blocks = db.read_blocks(text)
+    assert blocks["demo"]["config"] == db.config_hash([["kd=dsig"], ["kd=graphkd"], ["kd=none"]])
+    assert db.stale_tables([results, readme]) == []
     # A table made with other settings than today's is named.
     spec = dict(blocks["latency"], config="sha256:000000000000")
-    results.write_text(dt.replace_block(text, "latency", "old", spec))
-    assert dt.stale_tables([results, readme]) == ["results.md: latency"]
+    results.write_text(db.replace_block(text, "latency", "old", spec))
+    assert db.stale_tables([results, readme]) == ["results.md: latency"]
 
 
 def test_runs_of_other_settings_are_refused(tmp_path):
@@ -153,9 +154,9 @@ def test_recipe_tables_compare_the_stage_s_settings_not_its_inputs(tmp_path):
     assert "`python scripts/demo_real.py seeds=2`" in text and "| AP text |" in text
     line = "Before fine-tuning (synthetic pages only): teacher 22.0 AP, kd=none student 6.0 AP."
     assert line in text and line in head and "Teacher AP 30.0." in head
-    spec = dt.read_blocks(head)["headline_real"]
+    spec = db.read_blocks(head)["headline_real"]
     assert spec["configs"][0] == ["trainer=cpu_real", "kd=dsig"]
-    assert dt.stale_tables([results, readme]) == []
+    assert db.stale_tables([results, readme]) == []
 
     broken = write_fake_recipe(tmp_path / "b", broken="trainer.min_size=320")
     cfg.recipe = str(broken)
@@ -175,7 +176,7 @@ def test_recipe_over_teacher_seeds_pairs_the_students_by_their_teacher_s_seed(tm
                              recipe_seeds=[str(f) for f in folders],
                              latency=str(tmp_path / "none.json"), commit="abc1234")  # fmt: skip
     assert dt.write_results(cfg, results, readme) == ["recipe", "recipe_seeds", "headline_real"]
-    seeds = dt.read_blocks(results.read_text())
+    seeds = db.read_blocks(results.read_text())
     text = results.read_text().split("doc_tables:recipe_seeds")[1]
     head = readme.read_text()
     assert "Teachers 30.0, 31.0, 32.0 AP (31.0 ± 1.0)" in text and "Teacher AP 31.0." in text
@@ -187,7 +188,7 @@ def test_recipe_over_teacher_seeds_pairs_the_students_by_their_teacher_s_seed(tm
     made_by = "made by `python scripts/demo_real.py`, `python scripts/demo_real.py trainer.seed=1`"
     assert made_by + " and `python scripts/demo_real.py trainer.seed=2` at commit" in text
     assert seeds["recipe_seeds"] == seeds["recipe"]
-    assert dt.stale_tables([results, readme]) == []
+    assert db.stale_tables([results, readme]) == []
 
     cfg.recipe_seeds = [str(folders[1]), str(write_fake_recipe(tmp_path / "again"))]
     with pytest.raises(ValueError, match="its teacher has seed 0"):
@@ -196,18 +197,3 @@ def test_recipe_over_teacher_seeds_pairs_the_students_by_their_teacher_s_seed(tm
     cfg.recipe_seeds = [str(f) for f in folders]
     with pytest.raises(FileNotFoundError, match="the teacher's saved config is missing"):
         dt.write_results(cfg, results, readme)
-
-
-def test_hash_ignores_where_outputs_go_not_what_runs():
-    assert dt.config_hash([["outputs=/a"]]) == dt.config_hash(
-        [["outputs=/b", "trainer.resume=true"]]
-    )
-    assert dt.config_hash([[]]) != dt.config_hash([["trainer.max_iter=7"]])
-
-
-def test_blocks_without_markers_and_placeholders():
-    assert dt.read_blocks("<!-- BEGIN doc_tables:x -->\nTBD\n<!-- END doc_tables:x -->") == {
-        "x": None
-    }
-    with pytest.raises(KeyError, match="doc_tables:y"):
-        dt.replace_block("no markers", "y", "body")

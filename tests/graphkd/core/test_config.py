@@ -195,7 +195,7 @@ def test_student_fpn_width():
     before ``student_fpn_channels`` existed compare and hash like today's same models."""
     from omegaconf import OmegaConf
 
-    from graphkd.apps.doc_tables import normalized_config
+    from graphkd.apps.doc_blocks import normalized_config
     from graphkd.apps.jobs import config_diff
     from graphkd.core.config import canonical_widths, fpn_channels_of
 
