@@ -61,15 +61,15 @@ def demo_figures(
     out: Path, cfg: DictConfig, data: DataSplits, runs: Mapping[str, str]
 ) -> dict[str, Path]:
     """Training losses of the students (``runs``: kd -> the seed-0 run dir), detections of
-    teacher / baseline / distilled on one val page, and both graphs on it (PNGs under ``out``)."""
+    teacher / baseline / distilled on one val page (kd=none and kd=graphkd, else the first two
+    students), and with a kd=graphkd student both graphs on it (PNGs under ``out``)."""
     from graphkd.apps.report import plot_losses
 
     figs = {"Training losses (seed 0)": plot_losses(runs, out / "losses.png")}
     page = DatasetCatalog.get(data.val)[0]
     image = read_image(page["file_name"], format="BGR")
-    paths = {"teacher": teacher_dir(cfg)} | {
-        f"student kd={kd}": runs[kd] for kd in ("none", "graphkd")
-    }
+    shown = [kd for kd in ("none", "graphkd") if kd in runs] or list(runs)[:2]
+    paths = {"teacher": teacher_dir(cfg)} | {f"student kd={kd}": runs[kd] for kd in shown}
     # DefaultPredictor applies each model's own test-time resize.
     predictors = {name: DefaultPredictor(resolve_model(p).cfg) for name, p in paths.items()}
     drawings, titles = [], []
@@ -82,6 +82,8 @@ def demo_figures(
         drawings, titles, out / "detections.png"
     )
 
+    if "graphkd" not in runs:
+        return figs
     builder = load_graph_builder(
         models["teacher"], models["student kd=graphkd"], list(data.classes),
         list(data.text_classes), runs["graphkd"], kd="graphkd",

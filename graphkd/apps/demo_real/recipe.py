@@ -2,16 +2,17 @@
 
     python scripts/demo_real.py [seeds=1] [outputs=outputs] [real_pages=DIR_OR_COCO_JSON]
         [real_images=DIR] [real_val=VAL_JSON] [folder=demo_real] [mix_synthetic=true]
-        [pretrain_students=true] [pretrain=KEY=VALUE,...] [real-stage overrides, e.g.
+        [pretrain_students=true] [pretrain=KEY=VALUE,...] [methods=[none,graphkd,dsig]]
+        [real-stage overrides, e.g.
         trainer.min_size=512 trainer.max_size=512 trainer.teacher_max_iter=2400]
 
 1. Synthetic pretraining, the demo's jobs in the same places (``make demo``'s models are
    reused): the R50-FPN teacher and, per seed, the kd=none R18-FPN student.
 2. The teacher fine-tuned on the real train pages from the synthetic teacher's weights
    (mix_synthetic=true: with the synthetic train pages mixed in).
-3. Per seed, students kd=none, graphkd and dsig distilled from the fine-tuned teacher on the real
-   train pages, each starting from the synthetic kd=none student of its seed
-   (pretrain_students=false: from random weights).
+3. Per seed, students kd=none, graphkd and dsig (``methods=``: the ones named) distilled from the
+   fine-tuned teacher on the real train pages, each starting from the synthetic kd=none student
+   of its seed (pretrain_students=false: from random weights).
 4. Everything scored on the real val pages: <outputs>/<folder>/REPORT.md, in the demo's form,
    with the pretrained models' scores before fine-tuning.
 
@@ -101,19 +102,42 @@ def _check_inputs(out: Path, record: dict) -> None:
     path.write_text(json.dumps(record, indent=1))
 
 
+def _check_methods(methods: Sequence[str]) -> list[str]:
+    """``methods`` without repeats; ValueError for none or for a name with no configs/kd/ preset,
+    before anything trains."""
+    from hydra.errors import HydraException
+
+    from graphkd.apps.cli import compose_config
+
+    methods = list(dict.fromkeys(m for m in methods if m))
+    if not methods:
+        raise ValueError("methods=[]: name at least one kd method, e.g. methods=[none,graphkd]")
+    for kd in methods:
+        try:
+            compose_config([f"kd={kd}"])
+        except HydraException:
+            raise ValueError(f"methods: kd={kd!r} has no preset in configs/kd/") from None
+    return methods
+
+
 def _real_stage(
-    student_over: list[str], teacher_over: list[str], pre: Pretrained, seeds: int, out: Path
+    student_over: list[str],
+    teacher_over: list[str],
+    pre: Pretrained,
+    seeds: int,
+    out: Path,
+    methods: Sequence[str],
 ) -> tuple[DictConfig, DataSplits, dict, dict[str, list[dict]], dict[str, str]]:
     """Fine-tune the teacher, then distill every method and seed; returns ``(cfg, data,
     teacher metrics, kd -> metrics per seed, kd -> seed-0 run dir)``."""
     cfg, data, teacher = ensure_teacher(teacher_over)
-    students: dict[str, list[dict]] = {kd: [] for kd in METHODS}
+    students: dict[str, list[dict]] = {kd: [] for kd in methods}
     seed0: dict[str, str] = {}
     for seed in range(seeds):
         init = []
         if seed in pre.students:
             init = [init_from("student", os.path.join(pre.students[seed], STUDENT_CHECKPOINT))]
-        for kd in METHODS:
+        for kd in methods:
             run_dir = str(out / "runs" / kd / f"seed{seed}")
             students[kd].append(ensure_student(student_over + init, kd, seed, run_dir))
             seed0.setdefault(kd, run_dir)
@@ -209,6 +233,7 @@ def run_demo_real(
     mix_synthetic: bool = True,
     pretrain_students: bool = True,
     pretrain_overrides: Sequence[str] = (),
+    methods: Sequence[str] = METHODS,
 ) -> Path:
     """Run the recipe (see the module docstring) and write ``<outputs>/<folder>/REPORT.md``;
     returns its path. Arguments as the command line's options; ``overrides``: the training
@@ -216,11 +241,13 @@ def run_demo_real(
     :func:`~graphkd.apps.demo_real.stages.route_overrides`.
 
     Raises:
-        FileNotFoundError, ValueError: bad real pages or incompatible stage settings (before
-            anything trains, except a class mismatch, found once the pretraining's data is known).
+        FileNotFoundError, ValueError: bad real pages, an unknown kd method or incompatible stage
+            settings (before anything trains, except a class mismatch, found once the
+            pretraining's data is known).
         RuntimeError: the folder holds runs made from other pages or settings.
     """
     out = Path(outputs) / folder
+    methods = _check_methods(methods)
     pages = resolve_real_pages(real_pages, out, real_images, real_val)
     pre_user, real_user = route_overrides(overrides)
     pre_over = [f"outputs={outputs}", *pre_user, *pretrain_overrides]
@@ -233,7 +260,9 @@ def run_demo_real(
                             real_user)  # fmt: skip
     t_over.append(init_from("teacher", pre.checkpoint))
     s_over = real_overrides(out, pages, classes, text, real_user)
-    cfg, data, teacher, students, seed0 = _real_stage(s_over, t_over, pre, int(seeds), out)
+    cfg, data, teacher, students, seed0 = _real_stage(
+        s_over, t_over, pre, int(seeds), out, methods
+    )
     notes = _notes(cfg, pages, pre, teacher, students, mix_synthetic)
     before = _before_fine_tuning(out, pages, pre)
     report = _write_report(out, cfg, data, teacher, students, seed0, notes, before)
@@ -261,6 +290,9 @@ class DemoRealOptions(Config):
     pretrain_students: bool = True
     # Overrides of the synthetic pretraining alone, e.g. pretrain=trainer.teacher_max_iter=1800.
     pretrain: list[str] = field(default_factory=list)
+    # The kd methods distilled on the real pages; the report pairs them with kd=none when it is
+    # among them.
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
 
 
 register_tool("demo_real", DemoRealOptions, USAGE)
@@ -279,6 +311,7 @@ def _demo_real(cfg: DictConfig) -> Path:
         mix_synthetic=cfg.mix_synthetic,
         pretrain_students=cfg.pretrain_students,
         pretrain_overrides=list(cfg.pretrain),
+        methods=list(cfg.methods),
     )
     print(report)
     return report
