@@ -260,9 +260,7 @@ def run_demo_real(
                             real_user)  # fmt: skip
     t_over.append(init_from("teacher", pre.checkpoint))
     s_over = real_overrides(out, pages, classes, text, real_user)
-    cfg, data, teacher, students, seed0 = _real_stage(
-        s_over, t_over, pre, int(seeds), out, methods
-    )
+    cfg, data, teacher, students, seed0 = _real_stage(s_over, t_over, pre, int(seeds), out, methods)
     notes = _notes(cfg, pages, pre, teacher, students, mix_synthetic)
     before = _before_fine_tuning(out, pages, pre)
     report = _write_report(out, cfg, data, teacher, students, seed0, notes, before)
