@@ -41,8 +41,11 @@ from graphkd.apps.tool import register_tool, run_tool
 __all__ = [
     "DocTablesConfig",
     "class_counts",
+    "PairedRuns",
     "demo_tables",
+    "kd_pairs_table",
     "latency_table",
+    "read_paired_runs",
     "real_pages_table",
     "recipe_overrides",
     "recipe_seeds_table",
@@ -103,22 +106,34 @@ def read_demo(folder: str | Path) -> DemoRuns:
     return DemoRuns(folder, runs, _read_json(found[0]), found[0].parent)
 
 
-def check_runs(demo: DemoRuns, overrides: Sequence[str], ignore: tuple[str, ...] = ()) -> list[str]:
-    """``"<run>: key: saved != now"`` for every run whose saved config differs from the one
-    ``overrides`` compose to today (so a table never mixes in runs of other settings);
-    ``ignore``: key prefixes left out of the comparison."""
+def run_changes(
+    demo: DemoRuns, overrides: Sequence[str], ignore: tuple[str, ...] = ()
+) -> dict[Path, dict[str, tuple[object, object]]]:
+    """Run directory -> the keys where its saved config differs from the one ``overrides`` (with
+    its kd and seed) compose to today, as ``key -> (saved, now)``; ``ignore``: key prefixes left
+    out of the comparison."""
     from graphkd.apps.cli import compose_config
-    from graphkd.apps.jobs import config_diff
+    from graphkd.apps.jobs import config_changes
     from graphkd.apps.rundir import CONFIG_RESOLVED
 
-    problems = []
+    changes = {}
     for kd, by_seed in demo.runs.items():
         for seed, run in by_seed.items():
             now = compose_config([*overrides, f"kd={kd}", f"trainer.seed={seed}"])
             saved = OmegaConf.load(run / CONFIG_RESOLVED)
-            diff = config_diff(normalized_config(saved), normalized_config(now), ignore)
-            problems += [f"{run}: {d}" for d in diff]
-    return problems
+            changes[run] = config_changes(normalized_config(saved), normalized_config(now), ignore)
+    return changes
+
+
+def check_runs(demo: DemoRuns, overrides: Sequence[str], ignore: tuple[str, ...] = ()) -> list[str]:
+    """``"<run>: key: saved != now"`` for every run whose saved config differs from the one
+    ``overrides`` compose to today (so a table never mixes in runs of other settings);
+    ``ignore``: key prefixes left out of the comparison."""
+    return [
+        f"{run}: {key}: {saved!r} != {now!r}"
+        for run, changed in run_changes(demo, overrides, ignore).items()
+        for key, (saved, now) in changed.items()
+    ]
 
 
 def _refuse_other_settings(
@@ -326,6 +341,130 @@ def recipe_seeds_table(by_seed: Mapping[int, DemoRuns], baseline: str = "none") 
     return summary, real_pages_table({"teacher": teachers, **students}, once=())
 
 
+@dataclass
+class PairedRuns:
+    """Students of recipe folders keyed by the seeds they share: their teacher's fine-tuning seed
+    and their own."""
+
+    teachers: dict[int, dict]  # teacher seed -> the teacher's metrics
+    runs: dict[str, dict[tuple[int, int], dict]]  # label -> (teacher seed, seed) -> metrics
+    configs: dict[str, list[str]]  # label -> the overrides its runs compose from
+    folders: dict[Path, dict[str, str]]  # folder -> kd -> the label of its runs
+    gt: str = ""  # the val pages' COCO json all were scored on
+
+
+def _override(key: str, value: object) -> str:
+    return f"{key}={value if isinstance(value, str) else json.dumps(value)}"
+
+
+def read_paired_runs(
+    recipes: Sequence[DemoRuns], overrides: Sequence[str], ignore: tuple[str, ...] = RECIPE_OWN
+) -> PairedRuns:
+    """Every finished student of ``recipes`` under a label: ``kd=<kd>``, followed by each
+    ``key=value`` where its saved config differs from the recipe's (``overrides``) today, e.g.
+    ``kd=dsig kd.loss.node_weight=2.0``; keyed by ``(teacher seed, student seed)``.
+
+    Raises:
+        ValueError: two different runs (or teachers) for the same label and seeds, runs scored
+            on other val pages than the first's, or a run whose saved config lacks a key today's
+            config has.
+    """
+    from graphkd.apps.jobs import MISSING
+    from graphkd.apps.rundir import CONFIG_RESOLVED
+
+    paired = PairedRuns({}, {}, {}, {})
+    for recipe in recipes:
+        t = teacher_seed(recipe)
+        known = paired.teachers.setdefault(t, recipe.teacher)
+        if known["AP"] != recipe.teacher["AP"]:
+            raise ValueError(f"{recipe.folder}: its seed-{t} teacher differs from another's")
+        labels = paired.folders.setdefault(recipe.folder, {})
+        changes = run_changes(recipe, overrides, ignore)
+        for kd, by_seed in recipe.runs.items():
+            for seed, run in by_seed.items():
+                changed = changes[run]
+                gt = str(OmegaConf.load(run / CONFIG_RESOLVED).dataset.val_json)
+                if paired.gt and gt != paired.gt:
+                    raise ValueError(f"{run}: scored on {gt}, not on {paired.gt} as the others")
+                paired.gt = gt
+                lacking = [k for k, (saved, _) in changed.items() if saved == MISSING]
+                if lacking:
+                    raise ValueError(f"{run}: its saved config lacks {', '.join(lacking)}")
+                extra = [_override(k, saved) for k, (saved, _) in changed.items()]
+                label = " ".join([f"kd={kd}", *extra])
+                paired.configs[label] = [*overrides, f"kd={kd}", *extra]
+                metrics = _read_json(run / "metrics.json")
+                old = paired.runs.setdefault(label, {}).setdefault((t, seed), metrics)
+                if old["AP"] != metrics["AP"]:  # the same run copied to two folders is one
+                    raise ValueError(f"{run}: a different {label} run of seeds {t}/{seed} exists")
+                if labels.setdefault(kd, label) != label:
+                    raise ValueError(
+                        f"{run}: its settings differ from its folder's other {kd} runs"
+                    )
+    return paired
+
+
+def kd_pairs_table(paired: PairedRuns, reference: str = "kd=graphkd") -> tuple[str, str]:
+    """``(summary, per-class table)``: each label's AP per seed pair, mean ± std, its share of
+    its own teacher's AP, and its paired differences to ``reference`` (mean ± std, standard
+    error, wins) with a verdict (a difference within two standard errors is not one); then AP50,
+    AP75 and per-class AP means (:func:`real_pages_table`).
+
+    Raises:
+        ValueError: no ``reference`` runs.
+    """
+    from graphkd.apps.compare import paired_summary
+    from graphkd.apps.report import mean_std
+
+    if reference not in paired.runs:
+        raise ValueError(f"no {reference} runs among {sorted(paired.runs)}")
+    order = [reference, *sorted(k for k in paired.runs if k != reference)]
+    aps = {k: {p: float(m["AP"]) for p, m in paired.runs[k].items()} for k in order}
+    stats = paired_summary(float("nan"), aps, baseline=reference)
+    pairs = sorted({p for by_pair in aps.values() for p in by_pair})
+    t_ap = {t: float(m["AP"]) for t, m in sorted(paired.teachers.items())}
+    head = ["student", *(f"seeds {t}/{s}" for t, s in pairs), "mean ± std", "share of its teacher",
+            f"vs {reference} per pair", "mean diff ± std (SE)", "wins"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    verdicts = []
+    for label in order:
+        st, by_pair = stats[label], aps[label]
+        share = mean_std([100 * ap / t_ap[t] for (t, _), ap in by_pair.items()])
+        row = [label, *(f"{by_pair[p]:.1f}" if p in by_pair else "" for p in pairs)]
+        row += [f"{st['mean']:.1f} ± {st['std']:.1f}", f"{share[0]:.0f} ± {share[1]:.0f}%"]
+        if label == reference:
+            lines.append("| " + " | ".join(row + ["", "", ""]) + " |")
+            continue
+        n, d_mean, d_std = st["n_paired"], st["diff_mean"], st["diff_std"]
+        se = d_std / n**0.5 if n > 1 else float("nan")
+        diffs = ", ".join(f"{d:+.1f}" for d in st["diff"].values())
+        row += [diffs, f"{d_mean:+.1f} ± {d_std:.1f} ({se:.1f})", f"{st['wins']}/{n}"]
+        lines.append("| " + " | ".join(row) + " |")
+        if n < 2:
+            judged = "one pair, no spread to judge it by."
+        elif abs(d_mean) > 2 * se:
+            judged = "more than two standard errors from 0."
+        else:
+            judged = "within two standard errors of 0: no difference shown."
+        verdicts.append(f"{label} - {reference}: {d_mean:+.1f} AP over {n} paired seeds, {judged}")
+    about = (
+        "Seeds t/s: the teacher fine-tuned with seed t (`trainer.seed=t`), the student trained "
+        "with seed s (`seeds=`), from the synthetic kd=none student of seed s; runs of one pair "
+        "share teacher, start and data order. Teachers: "
+        + ", ".join(f"seed {t} {ap:.1f}" for t, ap in t_ap.items())
+        + " AP. Each label names the settings where a run differs from the recipe's."
+    )
+    if Path(paired.gt).is_file():
+        counts = ", ".join(f"{k} {v}" for k, v in class_counts(paired.gt).items())
+        about += f" Boxes on the val pages (`{paired.gt}`): {counts}; few boxes, noisy class AP."
+    summary = "\n\n".join([about, "\n".join(lines), " ".join(verdicts)])
+    models = {"teacher": paired.teachers} | {
+        f"student, {k}": dict(enumerate(paired.runs[k][p] for p in sorted(paired.runs[k])))
+        for k in order
+    }
+    return summary, real_pages_table(models, once=list(models))
+
+
 def _load(value: float | None) -> str:
     return "?" if value is None else f"{value:.2f}"
 
@@ -391,6 +530,10 @@ class DocTablesConfig:
     # folder=<f> trainer.seed=N, seed 0's among them): with two or more, docs/results.md's
     # recipe_seeds table and the README's headline_real pair their seed-0 students by that seed.
     recipe_seeds: list[str] = field(default_factory=list)
+    # Recipe folders whose students are compared with kd=graphkd's, paired by teacher and student
+    # seed (the kd_pairs table of docs/results.md), e.g. the recipe_seeds folders and others made
+    # with methods=[...] and a setting of their own.
+    kd_pairs: list[str] = field(default_factory=list)
     # A scripts/bench_latency.py report, the overrides and the command that made it.
     latency: str = "outputs/bench_latency.json"
     latency_overrides: list[str] = field(default_factory=list)
@@ -443,6 +586,49 @@ def _write_recipe(cfg: DocTablesConfig, commit: str, results: Path, readme: Path
     return ["recipe", "recipe_seeds", "headline_real"]
 
 
+def _folder_commands(folder: Path, runs: dict[str, dict[int, Path]], labels: Mapping[str, str],
+                     t_seed: int, overrides: Sequence[str]) -> list[str]:  # fmt: skip
+    """The recipe commands that make (or reuse) a folder's runs: one per set of settings
+    (``labels``: kd -> its runs' label, see :func:`read_paired_runs`)."""
+    from graphkd.apps.demo import METHODS
+
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for kd in sorted(runs):
+        groups.setdefault(tuple(labels[kd].split()[1:]), []).append(kd)
+    seeds = max(max(by_seed) for by_seed in runs.values()) + 1
+    return [
+        " ".join(
+            ["python scripts/demo_real.py", *overrides]
+            + [f"folder={folder.name}"] * (folder.name != "demo_real")
+            + [f"seeds={seeds}"]
+            + [f"methods=[{','.join(kds)}]"] * (set(kds) != set(METHODS))
+            + [f"trainer.seed={t_seed}"] * (t_seed != 0)
+            + list(extra)
+        )
+        for extra, kds in groups.items()
+    ]
+
+
+def _write_kd_pairs(cfg: DocTablesConfig, commit: str, results: Path) -> list[str]:
+    """The ``kd_pairs`` table of docs/results.md: the students of the ``kd_pairs`` folders
+    paired with kd=graphkd's by seeds (:func:`kd_pairs_table`)."""
+    recipes = [read_demo(folder) for folder in cfg.kd_pairs]
+    overrides = recipe_overrides(cfg.recipe_overrides)
+    paired = read_paired_runs(recipes, overrides)
+    summary, per_class = kd_pairs_table(paired)
+    configs = [paired.configs[label] for label in sorted(paired.configs)]
+    spec = {"configs": configs, "config": config_hash(configs)}
+    commands = [
+        command
+        for r in recipes
+        for command in _folder_commands(r.folder, r.runs, paired.folders[r.folder],
+                                        teacher_seed(r), cfg.recipe_overrides)
+    ]  # fmt: skip
+    record = record_line(commands, commit, spec)
+    write_block([results], "kd_pairs", f"{summary}\n\n{per_class}", spec, record)
+    return ["kd_pairs"]
+
+
 def write_results(
     cfg: DocTablesConfig, results: Path = RESULTS_DOC, readme: Path = README
 ) -> list[str]:
@@ -469,6 +655,8 @@ def write_results(
             written.append("real")
     if (Path(cfg.recipe) / "runs").is_dir():
         written += _write_recipe(cfg, commit, results, readme)
+    if cfg.kd_pairs:
+        written += _write_kd_pairs(cfg, commit, results)
     if Path(cfg.latency).is_file():
         table, configs = latency_table(_read_json(Path(cfg.latency)), cfg.latency_overrides)
         spec = {"configs": configs, "config": config_hash(configs)}
@@ -503,6 +691,7 @@ USAGE = """Write the docs' generated tables.
     python scripts/doc_tables.py what=config       # docs/configuration.md from the schema
     python scripts/doc_tables.py what=results [demo=outputs/demo] [demo_overrides=[...]]
         [recipe=outputs/demo_real] [recipe_overrides=[...]] [recipe_seeds=[DIR,DIR,...]]
+        [kd_pairs=[DIR,DIR,...]]
         [latency=outputs/bench_latency.json]      # docs/results.md and README.md tables
     python scripts/doc_tables.py what=check        # name the tables made with other defaults
 """

@@ -24,7 +24,7 @@ from graphkd.core.d2config import detector_cfg
 from graphkd.core.data import DataSplits, prepare_data
 from graphkd.core.models import teacher_dir
 
-__all__ = ["config_diff", "ensure_student", "ensure_teacher"]
+__all__ = ["MISSING", "config_changes", "config_diff", "ensure_student", "ensure_teacher"]
 
 logger = logging.getLogger("graphkd")
 
@@ -44,14 +44,26 @@ def _flat(tree: Mapping, prefix: str = "") -> dict[str, object]:
     return out
 
 
-def config_diff(saved: Mapping, current: Mapping, ignore: tuple[str, ...] = ()) -> list[str]:
-    """``"key: saved != current"`` for every dotted key whose value differs (``ignore``: prefixes)."""
+# A key one config has and the other lacks.
+MISSING = "<missing>"
+
+
+def config_changes(
+    saved: Mapping, current: Mapping, ignore: tuple[str, ...] = ()
+) -> dict[str, tuple[object, object]]:
+    """Dotted key -> ``(saved, current)`` for every key whose value differs (``ignore``:
+    prefixes; :data:`MISSING` for a key one side lacks)."""
     a, b = _flat(saved), _flat(current)
-    return [
-        f"{k}: {a.get(k, '<missing>')!r} != {b.get(k, '<missing>')!r}"
+    return {
+        k: (a.get(k, MISSING), b.get(k, MISSING))
         for k in sorted(a.keys() | b.keys())
         if not k.startswith(ignore) and a.get(k) != b.get(k)
-    ]
+    }
+
+
+def config_diff(saved: Mapping, current: Mapping, ignore: tuple[str, ...] = ()) -> list[str]:
+    """``"key: saved != current"`` for every dotted key whose value differs (``ignore``: prefixes)."""
+    return [f"{k}: {a!r} != {b!r}" for k, (a, b) in config_changes(saved, current, ignore).items()]
 
 
 def _check_reusable(run_dir: str, diff: list[str]) -> None:

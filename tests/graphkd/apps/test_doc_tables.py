@@ -50,14 +50,15 @@ def write_fake_demo(root: Path, overrides: tuple[str, ...] = (), broken: str = "
 
 
 def write_fake_recipe(root: Path, broken: str = "", teacher_seed: int = 0, gain: float = 0.0,
-                      teacher_ap: float = 30.0) -> Path:  # fmt: skip
+                      teacher_ap: float = 30.0, pages: Path | None = None) -> Path:  # fmt: skip
     """``root/outputs/demo_real`` as ``run_demo_real`` leaves it: the real stage's runs (their
     own data and starting weights), its fine-tuned teacher (``teacher_seed``: the seed its saved
     detectron2 config names), the synthetic models' scores; ``gain`` is added to the students'
-    AP."""
-    out = root / "outputs" / "demo_real"
+    AP; ``broken``: an override of the kd=dsig runs; ``pages``: the folder of the pages' jsons
+    (default ``root``)."""
+    out, pages = root / "outputs" / "demo_real", pages or root
     stage = ["trainer=cpu_real", "dataset=custom", "dataset.name=real_pages",
-             f"dataset.train_json={root}/train.json", f"dataset.val_json={root}/val.json"]  # fmt: skip
+             f"dataset.train_json={pages}/train.json", f"dataset.val_json={pages}/val.json"]  # fmt: skip
     for kd, aps in AP.items():
         for seed, ap in enumerate(aps[:2]):
             run = out / "runs" / kd / f"seed{seed}"
@@ -196,4 +197,48 @@ def test_recipe_over_teacher_seeds_pairs_the_students_by_their_teacher_s_seed(tm
     (next(folders[2].glob("teachers/*")) / "config.yaml").unlink()
     cfg.recipe_seeds = [str(f) for f in folders]
     with pytest.raises(FileNotFoundError, match="the teacher's saved config is missing"):
+        dt.write_results(cfg, results, readme)
+
+
+def test_kd_pairs_pair_every_student_with_graphkd_s_by_both_seeds(tmp_path):
+    """Folders of two teacher seeds, and one whose kd=dsig runs set their own node weight (its
+    other runs copies of seed 0's): each setting is a row labelled by what it changes, paired
+    with kd=graphkd on the (teacher seed, student seed) pairs both have."""
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "val.json").write_text(json.dumps({
+        "images": [{"id": 1}], "categories": [{"id": 1, "name": "text"}, {"id": 2, "name": "title"}],
+        "annotations": [{"image_id": 1, "category_id": 1}] * 3 + [{"image_id": 1, "category_id": 2}],
+    }))  # fmt: skip
+    t0 = write_fake_recipe(tmp_path / "t0", pages=pages)
+    t1 = write_fake_recipe(tmp_path / "t1", teacher_seed=1, gain=1, teacher_ap=31.0, pages=pages)
+    w2 = write_fake_recipe(tmp_path / "w2", broken="kd.loss.node_weight=2.0", pages=pages)
+    results, readme = _docs(tmp_path)
+    results.write_text(results.read_text()
+                       + "\n<!-- BEGIN doc_tables:kd_pairs -->\n<!-- END doc_tables:kd_pairs -->\n")  # fmt: skip
+    cfg = dt.DocTablesConfig(demo=str(tmp_path / "none"), recipe=str(tmp_path / "none"),
+                             kd_pairs=[str(t0), str(t1), str(w2)],
+                             latency=str(tmp_path / "none.json"), commit="abc1234")  # fmt: skip
+    assert dt.write_results(cfg, results, readme) == ["kd_pairs"]
+    text = results.read_text()
+    assert "| student | seeds 0/0 | seeds 0/1 | seeds 1/0 | seeds 1/1 | mean ± std |" in text
+    assert "| kd=graphkd | 20.0 | 22.0 | 21.0 | 23.0 | 21.5 ± 1.3 | 70 ± 4% |  |  |  |" in text
+    assert "| kd=dsig | 18.0 | 19.0 | 19.0 | 20.0 | 19.0 ± 0.8 |" in text
+    assert "| -2.0, -3.0, -2.0, -3.0 | -2.5 ± 0.6 (0.3) | 0/4 |" in text
+    assert "| kd=dsig kd.loss.node_weight=2.0 | 18.0 | 19.0 |  |  | 18.5 ± 0.7 |" in text
+    assert "kd=dsig - kd=graphkd: -2.5 AP over 4 paired seeds, more than two standard" in text
+    assert "Teachers: seed 0 30.0, seed 1 31.0 AP." in text and ": text 3, title 1;" in text
+    assert "| student, kd=dsig kd.loss.node_weight=2.0 | 18.5 ± 0.7 |" in text
+    made_by = ("`python scripts/demo_real.py seeds=2 methods=[dsig] kd.loss.node_weight=2.0` and "
+               "`python scripts/demo_real.py seeds=2 methods=[graphkd,none]` at")  # fmt: skip
+    assert made_by in text and "trainer.seed=1" in text
+    spec = db.read_blocks(text)["kd_pairs"]
+    assert ["trainer=cpu_real", "kd=dsig", "kd.loss.node_weight=2.0"] in spec["configs"]
+    assert db.stale_tables([results, readme]) == []
+
+    cfg.kd_pairs = [str(t0), str(write_fake_recipe(tmp_path / "other", gain=0.5, pages=pages))]
+    with pytest.raises(ValueError, match="a different kd=dsig run of seeds 0/0 exists"):
+        dt.write_results(cfg, results, readme)
+    cfg.kd_pairs = [str(t0), str(write_fake_recipe(tmp_path / "elsewhere"))]
+    with pytest.raises(ValueError, match="scored on .*elsewhere/val.json, not on"):
         dt.write_results(cfg, results, readme)
