@@ -25,6 +25,9 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
+import graphkd.core.config as config_module
+from graphkd.core.config import Config, as_override, flat_keys
+
 __all__ = ["CONFIG_DOC", "config_reference", "field_docs", "schema_rows"]
 
 CONFIG_DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
@@ -110,12 +113,6 @@ def schema_rows(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def _flat(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if not isinstance(tree, Mapping):
-        return [(prefix.rstrip("."), tree)]
-    return [kv for k, v in tree.items() for kv in _flat(v, f"{prefix}{k}.")]
-
-
 def _header_comment(path: Path) -> str:
     """A preset's leading comment, without its indented example commands."""
     about = []
@@ -133,8 +130,8 @@ def _preset_rows(config_dir: Path, group: str, default: str) -> list[str]:
     for path in sorted((config_dir / group).glob("*.yaml")):
         about = _header_comment(path)
         sets = [
-            f"`{k}={json.dumps(v) if not isinstance(v, str) else v}`"
-            for k, v in _flat(OmegaConf.to_container(OmegaConf.load(path)))
+            f"`{as_override(k, v)}`"
+            for k, v in flat_keys(OmegaConf.to_container(OmegaConf.load(path))).items()
             if k != "name"
         ]
         name = f"`{group}={path.stem}`" + (" (default)" if path.stem == default else "")
@@ -146,7 +143,6 @@ def config_reference(config_dir: str | Path | None = None) -> str:
     """``docs/configuration.md``: every group and key of the schema with its default and
     meaning, and every preset of ``configs/`` with the keys it sets."""
     from graphkd.apps.cli import CONFIG_DIR
-    from graphkd.core.config import Config
 
     config_dir = Path(config_dir or CONFIG_DIR)
     root = yaml.safe_load((config_dir / "config.yaml").read_text())
@@ -193,6 +189,4 @@ def config_reference(config_dir: str | Path | None = None) -> str:
 
 
 def _dataclass_of(f: dataclasses.Field) -> type:
-    import graphkd.core.config as config_module
-
     return getattr(config_module, str(f.type).split("|")[0].strip())

@@ -353,10 +353,6 @@ class PairedRuns:
     gt: str = ""  # the val pages' COCO json all were scored on
 
 
-def _override(key: str, value: object) -> str:
-    return f"{key}={value if isinstance(value, str) else json.dumps(value)}"
-
-
 def read_paired_runs(
     recipes: Sequence[DemoRuns], overrides: Sequence[str], ignore: tuple[str, ...] = RECIPE_OWN
 ) -> PairedRuns:
@@ -371,6 +367,7 @@ def read_paired_runs(
     """
     from graphkd.apps.jobs import MISSING
     from graphkd.apps.rundir import CONFIG_RESOLVED
+    from graphkd.core.config import as_override
 
     paired = PairedRuns({}, {}, {}, {})
     for recipe in recipes:
@@ -390,7 +387,7 @@ def read_paired_runs(
                 lacking = [k for k, (saved, _) in changed.items() if saved == MISSING]
                 if lacking:
                     raise ValueError(f"{run}: its saved config lacks {', '.join(lacking)}")
-                extra = [_override(k, saved) for k, (saved, _) in changed.items()]
+                extra = [as_override(k, saved) for k, (saved, _) in changed.items()]
                 label = " ".join([f"kd={kd}", *extra])
                 paired.configs[label] = [*overrides, f"kd={kd}", *extra]
                 metrics = _read_json(run / "metrics.json")

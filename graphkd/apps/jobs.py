@@ -19,7 +19,7 @@ from detectors.config import INFERENCE_KEYS
 from graphkd.apps.cli import compose_config
 from graphkd.apps.run import distill_worker, launch_job, teacher_worker
 from graphkd.apps.rundir import CONFIG_RESOLVED, TEACHER_CONFIG, is_done, read_metrics
-from graphkd.core.config import canonical_widths
+from graphkd.core.config import canonical_widths, flat_keys
 from graphkd.core.d2config import detector_cfg
 from graphkd.core.data import DataSplits, prepare_data
 from graphkd.core.models import teacher_dir
@@ -34,16 +34,6 @@ def _done(run_dir: str) -> dict | None:
     return read_metrics(run_dir) if is_done(run_dir) else None
 
 
-def _flat(tree: Mapping, prefix: str = "") -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = list(value) if isinstance(value, (list, tuple)) else value
-    return out
-
-
 # A key one config has and the other lacks.
 MISSING = "<missing>"
 
@@ -53,7 +43,7 @@ def config_changes(
 ) -> dict[str, tuple[object, object]]:
     """Dotted key -> ``(saved, current)`` for every key whose value differs (``ignore``:
     prefixes; :data:`MISSING` for a key one side lacks)."""
-    a, b = _flat(saved), _flat(current)
+    a, b = flat_keys(saved), flat_keys(current)
     return {
         k: (a.get(k, MISSING), b.get(k, MISSING))
         for k in sorted(a.keys() | b.keys())

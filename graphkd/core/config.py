@@ -6,6 +6,7 @@ when Hydra composes the config, before any model is built.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -241,6 +242,22 @@ def canonical_widths(tree: dict) -> dict:
                        for r, w in widths.items()}}  # fmt: skip
     trainer = {k: v for k, v in trainer.items() if k != "student_fpn_channels"}
     return {**tree, "pair": pair, "trainer": trainer}
+
+
+def flat_keys(tree: Mapping, prefix: str = "") -> dict[str, Any]:
+    """Dotted key -> value of every leaf of a plain config tree (tuples as lists)."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            out.update(flat_keys(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = list(value) if isinstance(value, (list, tuple)) else value
+    return out
+
+
+def as_override(key: str, value: Any) -> str:
+    """``key=value`` as Hydra parses it back (strings as they are, the rest as JSON)."""
+    return f"{key}={value if isinstance(value, str) else json.dumps(value)}"
 
 
 def to_config(cfg: DictConfig | dict) -> Config:
