@@ -130,7 +130,7 @@ def eval_real_pages(
 
 def _student_name(kd: str, seed: int) -> str:
     """A student's name in :func:`eval_real_pages`: its folder is ``student_kd-<kd>_seed<N>``
-    (as :func:`graphkd.apps.doc_tables.read_real_pages` reads it)."""
+    (as :func:`graphkd.apps.tables.demo.read_real_pages` reads it)."""
     return f"student kd={kd} seed{seed}"
 
 
@@ -154,7 +154,7 @@ def real_pages_section(
     (``runs``: kd -> seed -> run dir) scored on the real pages ``spec`` (:func:`eval_real_pages`):
     AP per seed, mean ± std, and the mean synthetic val AP beside it (``synthetic_ap``: model ->
     AP per seed; "teacher" or the kd)."""
-    from graphkd.apps.doc_tables import real_pages_table
+    from graphkd.apps.tables.demo import real_pages_table
 
     models = {"teacher": str(teacher)}
     for kd, by_seed in runs.items():

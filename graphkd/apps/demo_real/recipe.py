@@ -178,7 +178,7 @@ def _notes(cfg: DictConfig, pages: RealPages, pre: Pretrained, teacher: dict,
 
 def _before_fine_tuning(out: Path, pages: RealPages, pre: Pretrained) -> str:
     """The pretrained models on the real val pages (the transfer the fine-tuning starts from)."""
-    from graphkd.apps.doc_tables import real_pages_table
+    from graphkd.apps.tables.demo import real_pages_table
 
     models = {"synthetic teacher": pre.teacher}
     syn = {"synthetic teacher": [pre.teacher_metrics.get("AP")]}

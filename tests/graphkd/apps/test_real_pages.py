@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from graphkd.apps.doc_tables import class_counts, real_pages_table
 from graphkd.apps.real_pages import resolve_pages
+from graphkd.apps.tables.demo import class_counts, real_pages_table
 from pagedata.synthetic import generate_synthetic
 
 
