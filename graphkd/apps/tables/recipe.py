@@ -9,6 +9,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from graphkd.apps.doc_blocks import REPO
 from graphkd.apps.tables.demo import class_counts, real_pages_table
 from graphkd.apps.tables.runs import DemoRuns, read_json, run_changes
 
@@ -229,7 +230,9 @@ def kd_pairs_table(paired: PairedRuns, reference: str = "kd=graphkd") -> tuple[s
     )
     if Path(paired.gt).is_file():
         counts = ", ".join(f"{k} {v}" for k, v in class_counts(paired.gt).items())
-        about += f" Boxes on the val pages (`{paired.gt}`): {counts}; few boxes, noisy class AP."
+        gt = Path(paired.gt).resolve()
+        shown = gt.relative_to(REPO) if gt.is_relative_to(REPO) else gt
+        about += f" Boxes on the val pages (`{shown}`): {counts}; few boxes, noisy class AP."
     summary = "\n\n".join([about, "\n".join(lines), " ".join(verdicts)])
     models = {"teacher": paired.teachers} | {
         f"student, {k}": dict(enumerate(paired.runs[k][p] for p in sorted(paired.runs[k])))
