@@ -200,15 +200,10 @@ def graph_config(
     if run_cfg is not None and run_kd != "none" and kd in (None, run_kd):
         return run_kd, GraphConfig.from_mapping(OmegaConf.to_container(run_cfg.kd.graph))
     kd = kd or "graphkd"
-    from hydra.errors import HydraException
-
     # The checkout's configs/ or the installed package's copy.
-    from graphkd.apps.cli import compose_config
+    from graphkd.apps.cli import compose_kd
 
-    try:
-        composed = compose_config([f"kd={kd}"])
-    except HydraException as e:
-        raise ValueError(f"kd={kd!r}: no such preset in configs/kd/ ({e})") from None
+    composed = compose_kd(kd)
     return kd, GraphConfig.from_mapping(OmegaConf.to_container(composed.kd.graph, resolve=True))
 
 

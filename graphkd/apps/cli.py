@@ -60,6 +60,17 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
         return compose(config_name="config", overrides=list(overrides))
 
 
+def compose_kd(kd: str, overrides: Sequence[str] = ()) -> DictConfig:
+    """:func:`compose_config` with ``kd=<kd>``; ValueError naming ``configs/kd/`` when there is
+    no such preset."""
+    from hydra.errors import HydraException
+
+    try:
+        return compose_config([*overrides, f"kd={kd}"])
+    except HydraException as e:
+        raise ValueError(f"kd={kd!r}: no such preset in configs/kd/ ({e})") from None
+
+
 def _run_dir() -> str:
     return HydraConfig.get().runtime.output_dir
 

@@ -105,18 +105,13 @@ def _check_inputs(out: Path, record: dict) -> None:
 def _check_methods(methods: Sequence[str]) -> list[str]:
     """``methods`` without repeats; ValueError for none or for a name with no configs/kd/ preset,
     before anything trains."""
-    from hydra.errors import HydraException
-
-    from graphkd.apps.cli import compose_config
+    from graphkd.apps.cli import compose_kd
 
     methods = list(dict.fromkeys(m for m in methods if m))
     if not methods:
         raise ValueError("methods=[]: name at least one kd method, e.g. methods=[none,graphkd]")
     for kd in methods:
-        try:
-            compose_config([f"kd={kd}"])
-        except HydraException:
-            raise ValueError(f"methods: kd={kd!r} has no preset in configs/kd/") from None
+        compose_kd(kd)
     return methods
 
 

@@ -232,5 +232,5 @@ def test_toy_recipe_on_four_shipped_pages(tmp_path, monkeypatch):
     text = run_demo_real(1, str(tmp_path / "o"), sizes, methods=["graphkd"], **kw).read_text()
     assert "| student, kd=graphkd " in text and "| student, kd=dsig " not in text
     assert "kd=graphkd: no baseline to compare." in text and "](graphs.png)" in text
-    with pytest.raises(ValueError, match="kd='nope' has no preset in configs/kd/"):
+    with pytest.raises(ValueError, match="kd='nope': no such preset in configs/kd/"):
         run_demo_real(1, str(tmp_path / "o"), sizes, methods=["graphkd", "nope"], **kw)
