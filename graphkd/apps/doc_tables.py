@@ -14,7 +14,7 @@ recipe's folders and a ``scripts/bench_latency.py`` JSON, read and tabled by
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,13 +35,13 @@ from graphkd.apps.tables.demo import demo_tables, read_real_pages, real_pages_ta
 from graphkd.apps.tables.latency import latency_table
 from graphkd.apps.tables.recipe import (
     RECIPE_OWN,
+    PairedRuns,
     before_fine_tuning,
     kd_pairs_table,
     read_paired_runs,
     recipe_overrides,
     recipe_seeds_table,
     recipes_by_teacher_seed,
-    teacher_seed,
 )
 from graphkd.apps.tables.runs import DemoRuns, read_demo, read_json, refuse_other_settings
 from graphkd.apps.tool import register_tool, run_tool
@@ -119,11 +119,8 @@ def _write_recipe(cfg: DocTablesConfig, commit: str, results: Path, readme: Path
     by_seed = recipes_by_teacher_seed(recipes)
     summary, per_class = recipe_seeds_table(by_seed)
     commands = [
-        " ".join(["python scripts/demo_real.py", *cfg.recipe_overrides]
-                 + [f"folder={r.folder.name}"] * (r.folder.name != "demo_real")
-                 + [f"trainer.seed={seed}"] * (seed != 0))
-        for seed, r in by_seed.items()
-    ]  # fmt: skip
+        _recipe_command(r.folder, cfg.recipe_overrides, seed) for seed, r in by_seed.items()
+    ]
     record = record_line(commands, commit, spec)
     body = f"{summary}\n\n{per_class}\n\n{before}"
     write_block([results], "recipe_seeds", body, spec, record)
@@ -131,27 +128,32 @@ def _write_recipe(cfg: DocTablesConfig, commit: str, results: Path, readme: Path
     return ["recipe", "recipe_seeds", "headline_real"]
 
 
-def _folder_commands(folder: Path, runs: dict[str, dict[int, Path]], labels: Mapping[str, str],
-                     t_seed: int, overrides: Sequence[str]) -> list[str]:  # fmt: skip
-    """The recipe commands that make (or reuse) a folder's runs: one per set of settings
-    (``labels``: kd -> its runs' label, see :func:`read_paired_runs`)."""
+def _recipe_command(folder: Path, overrides: Sequence[str], t_seed: int, seeds: int = 1,
+                    kds: Sequence[str] = (), extra: Sequence[str] = ()) -> str:  # fmt: skip
+    """The ``scripts/demo_real.py`` command that makes (or reuses) a recipe folder's runs of
+    ``kds`` (empty: every method) with ``extra`` overrides; options at their defaults left out."""
     from graphkd.apps.demo import METHODS
 
+    return " ".join(
+        ["python scripts/demo_real.py", *overrides]
+        + [f"folder={folder.name}"] * (folder.name != "demo_real")
+        + [f"seeds={seeds}"] * (seeds != 1)
+        + [f"methods=[{','.join(kds)}]"] * bool(kds and set(kds) != set(METHODS))
+        + [f"trainer.seed={t_seed}"] * (t_seed != 0)
+        + list(extra)
+    )
+
+
+def _folder_commands(paired: PairedRuns, recipe: DemoRuns, overrides: Sequence[str]) -> list[str]:
+    """The recipe commands that make (or reuse) a folder's runs: one per set of settings (its
+    runs' labels in ``paired``, see :func:`read_paired_runs`)."""
+    labels = paired.folders[recipe.folder]
     groups: dict[tuple[str, ...], list[str]] = {}
-    for kd in sorted(runs):
+    for kd in sorted(labels):
         groups.setdefault(tuple(labels[kd].split()[1:]), []).append(kd)
-    seeds = max(max(by_seed) for by_seed in runs.values()) + 1
-    return [
-        " ".join(
-            ["python scripts/demo_real.py", *overrides]
-            + [f"folder={folder.name}"] * (folder.name != "demo_real")
-            + [f"seeds={seeds}"]
-            + [f"methods=[{','.join(kds)}]"] * (set(kds) != set(METHODS))
-            + [f"trainer.seed={t_seed}"] * (t_seed != 0)
-            + list(extra)
-        )
-        for extra, kds in groups.items()
-    ]
+    seeds, t_seed = max(recipe.seeds) + 1, paired.teacher_of[recipe.folder]
+    return [_recipe_command(recipe.folder, overrides, t_seed, seeds, kds, extra)
+            for extra, kds in groups.items()]  # fmt: skip
 
 
 def _write_kd_pairs(cfg: DocTablesConfig, commit: str, results: Path) -> list[str]:
@@ -163,12 +165,7 @@ def _write_kd_pairs(cfg: DocTablesConfig, commit: str, results: Path) -> list[st
     summary, per_class = kd_pairs_table(paired)
     configs = [paired.configs[label] for label in sorted(paired.configs)]
     spec = {"configs": configs, "config": config_hash(configs)}
-    commands = [
-        command
-        for r in recipes
-        for command in _folder_commands(r.folder, r.runs, paired.folders[r.folder],
-                                        teacher_seed(r), cfg.recipe_overrides)
-    ]  # fmt: skip
+    commands = [c for r in recipes for c in _folder_commands(paired, r, cfg.recipe_overrides)]
     record = record_line(commands, commit, spec)
     write_block([results], "kd_pairs", f"{summary}\n\n{per_class}", spec, record)
     return ["kd_pairs"]

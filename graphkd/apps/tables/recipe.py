@@ -127,6 +127,7 @@ class PairedRuns:
     runs: dict[str, dict[tuple[int, int], dict]]  # label -> (teacher seed, seed) -> metrics
     configs: dict[str, list[str]]  # label -> the overrides its runs compose from
     folders: dict[Path, dict[str, str]]  # folder -> kd -> the label of its runs
+    teacher_of: dict[Path, int]  # folder -> its teacher's seed
     gt: str = ""  # the val pages' COCO json all were scored on
 
 
@@ -146,9 +147,9 @@ def read_paired_runs(
     from graphkd.apps.rundir import CONFIG_RESOLVED
     from graphkd.core.config import as_override
 
-    paired = PairedRuns({}, {}, {}, {})
+    paired = PairedRuns({}, {}, {}, {}, {})
     for recipe in recipes:
-        t = teacher_seed(recipe)
+        t = paired.teacher_of[recipe.folder] = teacher_seed(recipe)
         known = paired.teachers.setdefault(t, recipe.teacher)
         if known["AP"] != recipe.teacher["AP"]:
             raise ValueError(f"{recipe.folder}: its seed-{t} teacher differs from another's")
