@@ -3,6 +3,7 @@
     python scripts/demo_real.py [seeds=1] [outputs=outputs] [real_pages=DIR_OR_COCO_JSON]
         [real_images=DIR] [real_val=VAL_JSON] [folder=demo_real] [mix_synthetic=true]
         [pretrain_students=true] [pretrain=KEY=VALUE,...] [methods=[none,graphkd,dsig]]
+        [teacher_from=FOLDER]
         [real-stage overrides, e.g.
         trainer.min_size=512 trainer.max_size=512 trainer.teacher_max_iter=2400]
 
@@ -13,6 +14,8 @@
 3. Per seed, students kd=none, graphkd and dsig (``methods=``: the ones named) distilled from the
    fine-tuned teacher on the real train pages, each starting from the synthetic kd=none student
    of its seed (pretrain_students=false: from random weights).
+   teacher_from=<folder>: the students learn from the teacher fine-tuned in that recipe folder
+   (same pages and settings) instead of one fine-tuned in this folder.
 4. Everything scored on the real val pages: <outputs>/<folder>/REPORT.md, in the demo's form,
    with the pretrained models' scores before fine-tuning.
 
@@ -39,6 +42,7 @@ import torch
 from detectron2.data import MetadataCatalog
 from omegaconf import DictConfig
 
+from graphkd.apps.cli import compose_config
 from graphkd.apps.demo import METHODS, demo_figures, eval_real_pages, training_overrides
 from graphkd.apps.demo_real.pages import RealPages, check_classes, mix_coco, resolve_real_pages
 from graphkd.apps.demo_real.stages import (
@@ -46,6 +50,7 @@ from graphkd.apps.demo_real.stages import (
     init_from,
     real_overrides,
     route_overrides,
+    taught_by,
     with_preset,
 )
 from graphkd.apps.jobs import config_diff, ensure_student, ensure_teacher
@@ -102,6 +107,41 @@ def _check_inputs(out: Path, record: dict) -> None:
     path.write_text(json.dumps(record, indent=1))
 
 
+def _teacher_folder(outputs: str, name: str, record: dict) -> Path:
+    """The recipe folder ``name`` under ``outputs`` whose fine-tuned teacher a folder made from
+    ``record`` (its :data:`INPUTS`) takes instead of fine-tuning its own.
+
+    Raises:
+        FileNotFoundError: ``name`` is no recipe folder.
+        ValueError: it was made from other real pages or settings.
+    """
+    src = Path(outputs) / name
+    path = src / INPUTS
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"teacher_from={name}: {src} is not a recipe folder (no {INPUTS}). Fine-tune the "
+            f"teacher there first: python scripts/demo_real.py folder={name}"
+        )
+    diff = config_diff(json.loads(path.read_text()), record)
+    if diff:
+        raise ValueError(
+            f"teacher_from={name}: {src} was made from other real pages or settings "
+            f"({'; '.join(diff)}); its teacher cannot teach these students."
+        )
+    return src
+
+
+def _require_teacher(folder: str, checkpoint: str) -> None:
+    """FileNotFoundError unless the recipe folder ``folder`` holds a fine-tuned teacher at
+    ``checkpoint`` (``teacher_from=`` reuses teachers, it never trains one elsewhere)."""
+    if not os.path.isfile(checkpoint):
+        raise FileNotFoundError(
+            f"teacher_from={folder}: no fine-tuned teacher of these settings there ({checkpoint})."
+            f" Fine-tune it first: python scripts/demo_real.py folder={folder} with the same "
+            "settings."
+        )
+
+
 def _check_methods(methods: Sequence[str]) -> list[str]:
     """``methods`` without repeats; ValueError for none or for a name with no configs/kd/ preset,
     before anything trains."""
@@ -126,6 +166,8 @@ def _real_stage(
     """Fine-tune the teacher, then distill every method and seed; returns ``(cfg, data,
     teacher metrics, kd -> metrics per seed, kd -> seed-0 run dir)``."""
     cfg, data, teacher = ensure_teacher(teacher_over)
+    # The students' teacher is the one just made or reused, wherever teacher_from= put it.
+    student_over = [*student_over, taught_by(cfg.teacher_checkpoint)]
     students: dict[str, list[dict]] = {kd: [] for kd in methods}
     seed0: dict[str, str] = {}
     for seed in range(seeds):
@@ -229,6 +271,7 @@ def run_demo_real(
     pretrain_students: bool = True,
     pretrain_overrides: Sequence[str] = (),
     methods: Sequence[str] = METHODS,
+    teacher_from: str | None = None,
 ) -> Path:
     """Run the recipe (see the module docstring) and write ``<outputs>/<folder>/REPORT.md``;
     returns its path. Arguments as the command line's options; ``overrides``: the training
@@ -240,6 +283,8 @@ def run_demo_real(
             settings (before anything trains, except a class mismatch, found once the
             pretraining's data is known).
         RuntimeError: the folder holds runs made from other pages or settings.
+        FileNotFoundError, ValueError: ``teacher_from`` names no recipe folder, one made from
+            other pages or settings, or one without a teacher of these settings.
     """
     out = Path(outputs) / folder
     methods = _check_methods(methods)
@@ -247,13 +292,17 @@ def run_demo_real(
     pre_user, real_user = route_overrides(overrides)
     pre_over = [f"outputs={outputs}", *pre_user, *pretrain_overrides]
     check_compatible(pre_over, with_preset(real_user), pretrain_students)
+    record = {**pages.fingerprint(), "mix_synthetic": bool(mix_synthetic)}
+    teacher_out = _teacher_folder(outputs, teacher_from, record) if teacher_from else out
     pre = pretrain(pre_over, int(seeds), pretrain_students)
     check_classes(pages, pre.data.classes)
-    _check_inputs(out, {**pages.fingerprint(), "mix_synthetic": bool(mix_synthetic)})
+    _check_inputs(out, record)
     classes, text = pre.data.classes, pre.data.text_classes
-    t_over = real_overrides(out, _teacher_pages(pages, pre, out, mix_synthetic), classes, text,
-                            real_user)  # fmt: skip
+    t_over = real_overrides(teacher_out, _teacher_pages(pages, pre, out, mix_synthetic), classes,
+                            text, real_user)  # fmt: skip
     t_over.append(init_from("teacher", pre.checkpoint))
+    if teacher_from:
+        _require_teacher(teacher_from, compose_config(t_over).teacher_checkpoint)
     s_over = real_overrides(out, pages, classes, text, real_user)
     cfg, data, teacher, students, seed0 = _real_stage(s_over, t_over, pre, int(seeds), out, methods)
     notes = _notes(cfg, pages, pre, teacher, students, mix_synthetic)
@@ -286,6 +335,9 @@ class DemoRealOptions(Config):
     # The kd methods distilled on the real pages; the report pairs them with kd=none when it is
     # among them.
     methods: list[str] = field(default_factory=lambda: list(METHODS))
+    # Another recipe folder (same pages and settings) whose fine-tuned teacher the students of
+    # this one learn from, e.g. to add students' seeds or kd settings without fine-tuning again.
+    teacher_from: str | None = None
 
 
 register_tool("demo_real", DemoRealOptions, USAGE)
@@ -305,6 +357,7 @@ def _demo_real(cfg: DictConfig) -> Path:
         pretrain_students=cfg.pretrain_students,
         pretrain_overrides=list(cfg.pretrain),
         methods=list(cfg.methods),
+        teacher_from=cfg.teacher_from,
     )
     print(report)
     return report

@@ -25,6 +25,7 @@ __all__ = [
     "init_from",
     "real_overrides",
     "route_overrides",
+    "taught_by",
     "with_preset",
 ]
 
@@ -112,6 +113,11 @@ def real_overrides(
 def init_from(role: str, weights: str | os.PathLike) -> str:
     """The override that starts ``role`` (teacher / student) from the ``weights`` file."""
     return f"pair.{role}.weights={_hydra_str(os.path.abspath(weights))}"
+
+
+def taught_by(checkpoint: str | os.PathLike) -> str:
+    """The override that makes the students learn from the teacher weights ``checkpoint``."""
+    return f"teacher_checkpoint={_hydra_str(os.path.abspath(checkpoint))}"
 
 
 def with_preset(user: Sequence[str]) -> list[str]:

@@ -225,6 +225,7 @@ def test_toy_recipe_on_four_shipped_pages(tmp_path, monkeypatch):
     def no_training(worker, cfg, run_dir):
         raise AssertionError(f"trained again: {worker.__name__} {run_dir}")
 
+    launch_job = jobs.launch_job
     monkeypatch.setattr(jobs, "launch_job", no_training)
     with pytest.raises(RuntimeError, match="other real pages or settings.*mix_synthetic"):
         run_demo_real(1, str(tmp_path / "o"), sizes, mix_synthetic=False, **kw)
@@ -234,3 +235,22 @@ def test_toy_recipe_on_four_shipped_pages(tmp_path, monkeypatch):
     assert "kd=graphkd: no baseline to compare." in text and "](graphs.png)" in text
     with pytest.raises(ValueError, match="kd='nope': no such preset in configs/kd/"):
         run_demo_real(1, str(tmp_path / "o"), sizes, methods=["graphkd", "nope"], **kw)
+
+    # teacher_from=: students of another folder learn from this folder's teacher, not retrained
+    def students_only(worker, cfg, run_dir):
+        assert worker.__name__ == "distill_worker", f"trained a teacher: {run_dir}"
+        return launch_job(worker, cfg, run_dir)
+
+    monkeypatch.setattr(jobs, "launch_job", students_only)
+    more = dict(kw, folder="more", methods=["graphkd"], teacher_from="demo_real")
+    run_demo_real(1, str(tmp_path / "o"), sizes, **more)
+    resolved = (tmp_path / "o/more/runs/graphkd/seed0/config_resolved.yaml").read_text()
+    assert f"teacher_checkpoint: {teacher / 'model_final.pth'}" in resolved
+    assert not (tmp_path / "o" / "more" / "teachers").exists()
+    with pytest.raises(FileNotFoundError, match="teacher_from=nowhere: .* not a recipe folder"):
+        run_demo_real(1, str(tmp_path / "o"), sizes, **{**more, "teacher_from": "nowhere"})
+    with pytest.raises(ValueError, match="teacher_from=demo_real: .*other real pages or settings"):
+        run_demo_real(1, str(tmp_path / "o"), sizes, **{**more, "mix_synthetic": False})
+    bigger = [*sizes, "trainer.min_size=160", "trainer.max_size=160"]
+    with pytest.raises(FileNotFoundError, match="no fine-tuned teacher of these settings"):
+        run_demo_real(1, str(tmp_path / "o"), bigger, **more)
