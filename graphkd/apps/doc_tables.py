@@ -152,7 +152,10 @@ def _folder_commands(paired: PairedRuns, recipe: DemoRuns, overrides: Sequence[s
     for kd in sorted(labels):
         groups.setdefault(tuple(labels[kd].split()[1:]), []).append(kd)
     seeds, t_seed = max(recipe.seeds) + 1, paired.teacher_of[recipe.folder]
-    return [_recipe_command(recipe.folder, overrides, t_seed, seeds, kds, extra)
+    # <outputs>/<folder>/teachers/<name>: a teacher of another folder came by teacher_from=
+    home = recipe.teacher_dir.resolve().parent.parent
+    taught = [f"teacher_from={home.name}"] * (home != recipe.folder.resolve())
+    return [_recipe_command(recipe.folder, overrides, t_seed, seeds, kds, [*extra, *taught])
             for extra, kds in groups.items()]  # fmt: skip
 
 

@@ -50,12 +50,14 @@ def write_fake_demo(root: Path, overrides: tuple[str, ...] = (), broken: str = "
 
 
 def write_fake_recipe(root: Path, broken: str = "", teacher_seed: int = 0, gain: float = 0.0,
-                      teacher_ap: float = 30.0, pages: Path | None = None) -> Path:  # fmt: skip
+                      teacher_ap: float = 30.0, pages: Path | None = None,
+                      teacher_of: Path | None = None) -> Path:  # fmt: skip
     """``root/outputs/demo_real`` as ``run_demo_real`` leaves it: the real stage's runs (their
     own data and starting weights), its fine-tuned teacher (``teacher_seed``: the seed its saved
     detectron2 config names), the synthetic models' scores; ``gain`` is added to the students'
     AP; ``broken``: an override of the kd=dsig runs; ``pages``: the folder of the pages' jsons
-    (default ``root``)."""
+    (default ``root``); ``teacher_of``: another fake folder whose teacher the runs learned from
+    (``teacher_from=``), instead of one of their own."""
     out, pages = root / "outputs" / "demo_real", pages or root
     stage = ["trainer=cpu_real", "dataset=custom", "dataset.name=real_pages",
              f"dataset.train_json={pages}/train.json", f"dataset.val_json={pages}/val.json"]  # fmt: skip
@@ -64,6 +66,10 @@ def write_fake_recipe(root: Path, broken: str = "", teacher_seed: int = 0, gain:
             run = out / "runs" / kd / f"seed{seed}"
             run.mkdir(parents=True)
             extra = [broken] if broken and kd == "dsig" else []
+            if teacher_of:
+                extra.append(
+                    f"teacher_checkpoint={next(teacher_of.glob('teachers/*'))}/model_final.pth"
+                )
             cfg = compose_config([f"outputs={out}", *stage, f"kd={kd}", f"trainer.seed={seed}",
                                   f"pair.student.weights={root}/pre/none/seed{seed}.pth",
                                   *extra])  # fmt: skip
@@ -71,10 +77,11 @@ def write_fake_recipe(root: Path, broken: str = "", teacher_seed: int = 0, gain:
             (run / "metrics.json").write_text(json.dumps(_metrics(ap + gain)))
             (run / "job_done.json").write_text("{}")
     teacher = Path(cfg.teacher_checkpoint).parent
-    assert teacher.parent == out / "teachers"
-    teacher.mkdir(parents=True)
-    (teacher / "metrics.json").write_text(json.dumps(_metrics(teacher_ap)))
-    (teacher / "config.yaml").write_text(f"MODEL:\n  DEVICE: cpu\nSEED: {teacher_seed}\n")
+    assert teacher.parent == (teacher_of or out) / "teachers"
+    if not teacher_of:
+        teacher.mkdir(parents=True)
+        (teacher / "metrics.json").write_text(json.dumps(_metrics(teacher_ap)))
+        (teacher / "config.yaml").write_text(f"MODEL:\n  DEVICE: cpu\nSEED: {teacher_seed}\n")
     for name, ap in {"synthetic_teacher": 22.0, "synthetic_student_kd-none": 6.0}.items():
         (out / "real_pages" / name).mkdir(parents=True)
         (out / "real_pages" / name / "metrics.json").write_text(json.dumps(_metrics(ap)))
@@ -212,7 +219,9 @@ def test_kd_pairs_pair_every_student_with_graphkd_s_by_both_seeds(tmp_path):
     }))  # fmt: skip
     t0 = write_fake_recipe(tmp_path / "t0", pages=pages)
     t1 = write_fake_recipe(tmp_path / "t1", teacher_seed=1, gain=1, teacher_ap=31.0, pages=pages)
-    w2 = write_fake_recipe(tmp_path / "w2", broken="kd.loss.node_weight=2.0", pages=pages)
+    w2 = write_fake_recipe(
+        tmp_path / "w2", broken="kd.loss.node_weight=2.0", pages=pages, teacher_of=t0
+    )  # its students learned from t0's teacher
     results, readme = _docs(tmp_path)
     results.write_text(results.read_text()
                        + "\n<!-- BEGIN doc_tables:kd_pairs -->\n<!-- END doc_tables:kd_pairs -->\n")  # fmt: skip
@@ -229,8 +238,9 @@ def test_kd_pairs_pair_every_student_with_graphkd_s_by_both_seeds(tmp_path):
     assert "kd=dsig - kd=graphkd: -2.5 AP over 4 paired seeds, more than two standard" in text
     assert "Teachers: seed 0 30.0, seed 1 31.0 AP." in text and ": text 3, title 1;" in text
     assert "| student, kd=dsig kd.loss.node_weight=2.0 | 18.5 ± 0.7 |" in text
-    made_by = ("`python scripts/demo_real.py seeds=2 methods=[dsig] kd.loss.node_weight=2.0` and "
-               "`python scripts/demo_real.py seeds=2 methods=[graphkd,none]` at")  # fmt: skip
+    made_by = ("`python scripts/demo_real.py seeds=2 methods=[dsig] kd.loss.node_weight=2.0 "
+               "teacher_from=demo_real` and `python scripts/demo_real.py seeds=2 "
+               "methods=[graphkd,none] teacher_from=demo_real` at")  # fmt: skip
     assert made_by in text and "trainer.seed=1" in text
     spec = db.read_blocks(text)["kd_pairs"]
     assert ["trainer=cpu_real", "kd=dsig", "kd.loss.node_weight=2.0"] in spec["configs"]
