@@ -180,8 +180,9 @@ def test_overrides_go_to_their_stage():
 
 def test_toy_recipe_on_four_shipped_pages(tmp_path, monkeypatch):
     """Synthetic pretraining, fine-tuning and distillation on 2 + 2 shipped pages at toy sizes:
-    the folder is laid out like outputs/demo, and a run with other settings is refused without
-    retraining the pretrained models."""
+    the folder is laid out like outputs/demo, a run with other settings is refused without
+    retraining the pretrained models, and another folder's students learn from this folder's
+    teacher with teacher_from= (bad folders refused)."""
     from e2e_helpers import TINY
 
     import graphkd.apps.jobs as jobs
