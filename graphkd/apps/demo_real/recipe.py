@@ -93,18 +93,25 @@ def pretrain(overrides: Sequence[str], seeds: int, students: bool) -> Pretrained
     return done
 
 
+def _inputs_diff(folder: Path, record: dict) -> list[str] | None:
+    """Where the pages and settings ``folder`` was made from (its :data:`INPUTS`) differ from
+    ``record``; None when it has no record (it is no recipe folder yet)."""
+    path = folder / INPUTS
+    if not path.is_file():
+        return None
+    return config_diff(json.loads(path.read_text()), record)
+
+
 def _check_inputs(out: Path, record: dict) -> None:
     """Remember what ``out`` is made from; RuntimeError when it was made from something else."""
-    path = out / INPUTS
-    if path.is_file():
-        diff = config_diff(json.loads(path.read_text()), record)
-        if diff:
-            raise RuntimeError(
-                f"{out} holds runs made from other real pages or settings ({'; '.join(diff)}). "
-                "Delete that folder, or pass folder=<another name>."
-            )
+    diff = _inputs_diff(out, record)
+    if diff:
+        raise RuntimeError(
+            f"{out} holds runs made from other real pages or settings ({'; '.join(diff)}). "
+            "Delete that folder, or pass folder=<another name>."
+        )
     out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1))
+    (out / INPUTS).write_text(json.dumps(record, indent=1))
 
 
 def _teacher_folder(outputs: str, name: str, record: dict) -> Path:
@@ -116,13 +123,12 @@ def _teacher_folder(outputs: str, name: str, record: dict) -> Path:
         ValueError: it was made from other real pages or settings.
     """
     src = Path(outputs) / name
-    path = src / INPUTS
-    if not path.is_file():
+    diff = _inputs_diff(src, record)
+    if diff is None:
         raise FileNotFoundError(
             f"teacher_from={name}: {src} is not a recipe folder (no {INPUTS}). Fine-tune the "
             f"teacher there first: python scripts/demo_real.py folder={name}"
         )
-    diff = config_diff(json.loads(path.read_text()), record)
     if diff:
         raise ValueError(
             f"teacher_from={name}: {src} was made from other real pages or settings "
