@@ -189,7 +189,7 @@ def test_an_old_run_config_loads_its_own_graph_options(tmp_path):
     assert graph_config("graphkd", tmp_path) == ("graphkd", GraphConfig())
 
 
-def test_student_fpn_width():
+def test_student_fpn_width(tmp_path):
     """trainer.student_fpn_channels pairs a 256-channel teacher with a 128-channel student; a
     model's own width wins; unset, one width for both; the canonical form makes a run saved
     before ``student_fpn_channels`` existed compare and hash like today's same models."""
@@ -201,7 +201,14 @@ def test_student_fpn_width():
 
     gpu = _compose(["trainer=gpu"])  # the deploy-sized student by default
     assert (fpn_channels_of(gpu, "teacher"), fpn_channels_of(gpu, "student")) == (256, 128)
-    data = prepare_data(gpu.dataset)
+    # detector_cfg needs the class list only: 3 small pages in tmp_path, not the default 128
+    pages = [
+        f"dataset.root={tmp_path}",
+        "dataset.num_train=2",
+        "dataset.num_val=1",
+        "dataset.page_size=128",
+    ]
+    data = prepare_data(_compose(["trainer=gpu", *pages]).dataset)
     assert detector_cfg(gpu, "student", data).MODEL.FPN.OUT_CHANNELS == 128
     assert detector_cfg(gpu, "teacher", data).MODEL.FPN.OUT_CHANNELS == 256
     own = _compose(["trainer=gpu", "pair.student.fpn_channels=256"])
