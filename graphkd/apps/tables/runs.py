@@ -10,7 +10,12 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from graphkd.apps.doc_blocks import OUTPUTS_PLACEHOLDER, normalized_config, strip_outputs
+from graphkd.apps.doc_blocks import (
+    OUTPUTS_PLACEHOLDER,
+    normalized_config,
+    normalized_today,
+    strip_outputs,
+)
 
 __all__ = [
     "DemoRuns",
@@ -79,16 +84,15 @@ def run_changes(
     """Run directory -> the keys where its saved config differs from the one ``overrides`` (with
     its kd and seed) compose to today, as ``key -> (saved, now)``; ``ignore``: key prefixes left
     out of the comparison."""
-    from graphkd.apps.cli import compose_config
     from graphkd.apps.jobs import config_changes
     from graphkd.apps.rundir import CONFIG_RESOLVED
 
     changes = {}
     for kd, by_seed in demo.runs.items():
         for seed, run in by_seed.items():
-            now = compose_config([*overrides, f"kd={kd}", f"trainer.seed={seed}"])
+            now = normalized_today([*overrides, f"kd={kd}", f"trainer.seed={seed}"])
             saved = OmegaConf.load(run / CONFIG_RESOLVED)
-            changes[run] = config_changes(normalized_config(saved), normalized_config(now), ignore)
+            changes[run] = config_changes(normalized_config(saved), now, ignore)
     return changes
 
 
