@@ -61,7 +61,7 @@ SWEEP = {
     4: (5.94, 3.56, 2.98),
 }
 # x the smallest measured value: seeds spread 2-4x, and another CPU's kernels may round otherwise
-# (on a later VM seeds 0 and 1 gave (4.06, 6.34, 5.65) and (5.58, 8.08, 1.92); docs/ci.md).
+# (on a later VM seeds 0-4 gave teachers 4.06-6.93 and graphkd students 1.92-6.17; docs/ci.md).
 # An untrained detector scores ~0.
 MARGIN = 0.5
 TEACHER_MIN_AP = MARGIN * min(t for t, _, _ in SWEEP.values())
