@@ -201,7 +201,7 @@ def test_student_fpn_width(tmp_path):
 
     gpu = _compose(["trainer=gpu"])  # the deploy-sized student by default
     assert (fpn_channels_of(gpu, "teacher"), fpn_channels_of(gpu, "student")) == (256, 128)
-    # detector_cfg needs the class list only: 3 small pages in tmp_path, not the default 128
+    # detector_cfg needs the class list only: 3 small pages in tmp_path, not the default 608
     pages = [
         f"dataset.root={tmp_path}",
         "dataset.num_train=2",
