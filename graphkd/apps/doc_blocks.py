@@ -90,8 +90,9 @@ def _normalized_today(overrides: tuple[str, ...]) -> dict:
 def normalized_today(overrides: Sequence[str]) -> dict:
     """:func:`normalized_config` of the config ``overrides`` compose to today (a fresh copy).
 
-    Composed once per process and override list: a composition takes ~0.5 s, and a table reads
-    each run's config more than once (its checks, its labels, its hash)."""
+    Composed once per process and override list: a composition takes ~0.5 s, and a table's
+    checks (:func:`~graphkd.apps.tables.runs.run_changes`) and its hash (:func:`config_hash`)
+    compose the same lists again."""
     return copy.deepcopy(_normalized_today(tuple(overrides)))
 
 
