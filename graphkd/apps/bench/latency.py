@@ -1,7 +1,7 @@
 """Inference latency per page, teacher vs student for every pair, eager vs exported; prints JSON.
 
     python scripts/bench_latency.py [bench.sizes=320,800] [bench.pairs=r50_r18,...]
-        [bench.threads=2] [bench.reps=3] [bench.formats=torchscript,onnx[,onnx_int8]]
+        [bench.threads=2] [bench.reps=5] [bench.formats=torchscript,onnx[,onnx_int8]]
         [bench.out=outputs/bench_latency.json] [hydra overrides, e.g. trainer.test.post_nms_topk=50]
 
 Batch 1, ``torch.set_num_threads(bench.threads)`` (onnxruntime gets the same thread count), one
@@ -16,9 +16,12 @@ above 0.05, which would time a per-class NMS over every proposal that no real mo
 Per model and size: ``eager`` (the preset's test-time settings, ``trainer.test``), ``eager_1000``
 (detectron2's 1000 proposals after NMS, the setting before ``trainer.test`` existed) and each
 exported format with the preset's settings (TorchScript via ``torch.jit.trace``, ONNX via
-onnxruntime). Reported: median and minimum over ``bench.reps`` timed runs after one warm-up run,
-model time only (no image decoding or resizing). Per pair: the speed-ups of the student over the
-teacher. Timings on a shared machine are noisy; compare numbers from one run.
+onnxruntime). All models of a size are timed in the same rounds (each round runs every variant
+of every model once, after one warm-up round): reported per variant are the median, the minimum
+and each round's time over ``bench.reps`` rounds, model time only (no image decoding or
+resizing). Per pair: the speed-ups of the student over the teacher, each the median over the
+rounds of the two times taken in that round, so that load drifting on a shared machine moves
+both sides of a ratio alike. Compare numbers from one run.
 
 AP mode, ``bench.checkpoint=RUN_DIR [bench.topk=1000,300,100,50] [bench.max_pages=N]
 [dataset overrides]``: COCO AP
@@ -49,7 +52,7 @@ from graphkd.apps.cli import compose_config
 from graphkd.apps.tool import register_tool, run_tool
 from graphkd.core.config import Config
 
-__all__ = ["LatencyBenchOptions", "ap_by_proposals", "bench_latency", "main", "measure"]
+__all__ = ["LatencyBenchOptions", "ap_by_proposals", "bench_latency", "main", "model_variants"]
 
 BG_BIAS = 4.0
 TRAINER_FOR_SIZE = {320: "cpu", 800: "gpu"}
@@ -65,7 +68,7 @@ class LatencyBench:
         default_factory=lambda: ["r50_r18", "r101_r50", "r152_r101", "r101_eb0", "r50_mnv2"]
     )
     threads: int = 2
-    reps: int = 3
+    reps: int = 5
     # torchscript, onnx, onnx_int8 (onnxruntime static quantisation, graphkd.apps.quantize)
     formats: list[str] = field(default_factory=lambda: ["torchscript", "onnx"])
     out: str = "outputs/bench_latency.json"
@@ -109,18 +112,22 @@ def _build(cfg, role: str, post_nms_topk: int | None = None):
 
 
 def _time_rounds(variants: dict, reps: int) -> dict:
-    """Time every variant (name -> zero-argument callable) in ``reps`` rounds, one run of each
-    per round, after one warm-up round: load drifts on the machine then hit all variants alike.
-    Returns name -> ``{"median_s", "min_s"}``."""
+    """Time every variant (key -> zero-argument callable) in ``reps`` rounds, one run of each
+    per round, after one warm-up round: load drifts on the machine then hit all variants alike,
+    and two variants' speed ratio can be taken round by round (:func:`_ratio`). Returns key ->
+    ``{"median_s", "min_s", "times_s"}`` (``times_s``: one time per round)."""
     for fn in variants.values():
         fn()  # warm-up: allocator, lazy initialisation, TorchScript profiling run
-    times: dict[str, list[float]] = {name: [] for name in variants}
+    times: dict = {key: [] for key in variants}
     for _ in range(reps):
-        for name, fn in variants.items():
+        for key, fn in variants.items():
             t0 = time.perf_counter()
             fn()
-            times[name].append(time.perf_counter() - t0)
-    return {n: {"median_s": statistics.median(t), "min_s": min(t)} for n, t in times.items()}
+            times[key].append(time.perf_counter() - t0)
+    return {
+        key: {"median_s": statistics.median(t), "min_s": min(t), "times_s": t}
+        for key, t in times.items()
+    }
 
 
 def _page(size: int) -> np.ndarray:
@@ -129,52 +136,60 @@ def _page(size: int) -> np.ndarray:
     return np.asarray(render_page(0, 0, image_size=round(size * 11 / 8.5))[0])[:, :, ::-1].copy()
 
 
-def measure(cfg, role: str, size: int, formats: list[str], reps: int, threads: int) -> dict:
-    """Latency of one model of ``cfg`` at ``size`` in every variant (see the module docstring)."""
+def model_variants(
+    cfg, role: str, size: int, formats: list[str], threads: int, tmp: Path
+) -> tuple[dict, dict]:
+    """``(info, variants)`` of one model of ``cfg`` at ``size`` (see the module docstring):
+    ``info`` its backbone, parameters, input size (H, W), FPN width and detections on the page;
+    ``variants`` variant name -> a zero-argument callable that runs the model on the page once.
+    Exported files are written under ``tmp``."""
     from detectors.build import count_parameters
     from detectors.export import OnnxRunner, detect, export_onnx, export_torchscript, preprocess
     from graphkd.apps.quantize import quantize_onnx
 
+    backbone = cfg.pair[role].backbone
     model, d2 = _build(cfg, role)
     m1000, _ = _build(cfg, role, post_nms_topk=1000)
     page = _page(size)
     x = preprocess(page, d2)
-    variants = {"eager": lambda: detect(model, x), "eager_1000": lambda: detect(m1000, x)}
-    with tempfile.TemporaryDirectory() as tmp:
-        if "torchscript" in formats:
-            ts = torch.jit.load(str(export_torchscript(model, x, Path(tmp) / "m.ts")))
+    variants = {"eager": partial(detect, model, x), "eager_1000": partial(detect, m1000, x)}
+    if "torchscript" in formats:
+        ts = torch.jit.load(str(export_torchscript(model, x, tmp / f"{backbone}.ts")))
 
-            def run_ts():
-                with torch.no_grad():
-                    return ts(x)
+        def run_ts():
+            with torch.no_grad():
+                return ts(x)
 
-            variants["torchscript"] = run_ts
-        if "onnx" in formats or "onnx_int8" in formats:
-            path = export_onnx(model, x, Path(tmp) / "m.onnx")
-            if "onnx" in formats:
-                variants["onnx"] = partial(OnnxRunner(path, threads), x)
-            if "onnx_int8" in formats:  # calibrated on the timed page (speed, not accuracy)
-                int8 = Path(tmp) / "m.int8.onnx"
-                quantize_onnx(path, int8, [page], d2, num_pages=1)
-                variants["onnx_int8"] = partial(OnnxRunner(int8, threads), x)
-        out = {
-            "backbone": cfg.pair[role].backbone,
-            "params": count_parameters(model),
-            "input_hw": list(x.shape[1:]),
-            "fpn_channels": int(d2.MODEL.FPN.OUT_CHANNELS),
-            "detections": int(len(detect(model, x)[1])),
-            **_time_rounds(variants, reps),
-        }
-    variants.clear()
-    gc.collect()
-    return out
+        variants["torchscript"] = run_ts
+    if "onnx" in formats or "onnx_int8" in formats:
+        path = export_onnx(model, x, tmp / f"{backbone}.onnx")
+        if "onnx" in formats:
+            variants["onnx"] = partial(OnnxRunner(path, threads), x)
+        if "onnx_int8" in formats:  # calibrated on the timed page (speed, not accuracy)
+            int8 = tmp / f"{backbone}.int8.onnx"
+            quantize_onnx(path, int8, [page], d2, num_pages=1)
+            variants["onnx_int8"] = partial(OnnxRunner(int8, threads), x)
+    info = {
+        "backbone": backbone,
+        "params": count_parameters(model),
+        "input_hw": list(x.shape[1:]),
+        "fpn_channels": int(d2.MODEL.FPN.OUT_CHANNELS),
+        "detections": int(len(detect(model, x)[1])),
+    }
+    return info, variants
 
 
-def _best(r: dict) -> tuple[str, float]:
+def _ratio(slow: dict, fast: dict) -> float:
+    """How many times faster ``fast`` ran than ``slow`` (two :func:`_time_rounds` entries): the
+    median over the rounds of their time ratio, both timed in each round."""
+    return statistics.median(a / b for a, b in zip(slow["times_s"], fast["times_s"]))
+
+
+def _best(r: dict) -> str:
     """Fastest variant with the chosen test-time settings (eager or exported)."""
-    variants = {k: r[k]["median_s"] for k in ("eager", "torchscript", "onnx") if k in r}
-    name = min(variants, key=variants.get)
-    return name, variants[name]
+    return min(
+        (k for k in ("eager", "torchscript", "onnx") if k in r), key=lambda k: r[k]["median_s"]
+    )
 
 
 def _first_pages(dataset: str, n: int) -> str:
@@ -230,45 +245,61 @@ def ap_by_proposals(
 
 
 def _pair_speedups(t: dict, s: dict, cfg) -> dict:
-    """Teacher over student speed-ups of one pair from both models' :func:`measure` results."""
-    best_name, best = _best(s)
+    """Teacher over student speed-ups of one pair (both models' timings from the same rounds)."""
+    best = _best(s)
     return {
         "teacher": cfg.pair.teacher.backbone,
         "student": cfg.pair.student.backbone,
-        "speedup_eager": t["eager"]["median_s"] / s["eager"]["median_s"],
-        "speedup_eager_1000": t["eager_1000"]["median_s"] / s["eager_1000"]["median_s"],
+        "speedup_eager": _ratio(t["eager"], s["eager"]),
+        "speedup_eager_1000": _ratio(t["eager_1000"], s["eager_1000"]),
         # fastest student deployment vs the teacher as it runs today in this project
-        "speedup_best_vs_teacher_eager": t["eager"]["median_s"] / best,
-        "student_best": {"variant": best_name, "median_s": best},
+        "speedup_best_vs_teacher_eager": _ratio(t["eager"], s[best]),
+        "student_best": {"variant": best, "median_s": s[best]["median_s"]},
         # the same runtime on both sides: what the smaller model alone buys
-        "speedup_onnx": (
-            t["onnx"]["median_s"] / s["onnx"]["median_s"] if "onnx" in t and "onnx" in s else None
-        ),
+        "speedup_onnx": _ratio(t["onnx"], s["onnx"]) if "onnx" in t and "onnx" in s else None,
     }
 
 
 def latency_by_size(bench, overrides: list[str]) -> tuple[dict, dict, dict]:
-    """(models, pairs, settings) per size: every model of ``bench.pairs`` timed once per size."""
+    """(models, pairs, settings) per size: every model of ``bench.pairs`` at a size is built
+    once and all of them are timed in the same rounds, so each pair's speed-ups compare times
+    taken moments apart (on a shared machine, load that drifts between a teacher's timing and
+    its student's would otherwise move the ratio more than the models do)."""
     formats = [f for f in bench.formats if f]
     models: dict[str, dict] = {}
     pairs: dict[str, dict] = {}
     settings: dict[str, dict] = {}
     for size in bench.sizes:
         preset = TRAINER_FOR_SIZE[size]
-        done: dict[str, dict] = {}
-        for pair in bench.pairs:
-            cfg = compose_config(
+        cfgs = {
+            pair: compose_config(
                 [f"pair={pair}", f"trainer={preset}", "trainer.device=cpu", *overrides]
             )
-            settings[str(size)] = {"trainer": preset, **dict(cfg.trainer.test)}
-            for role in ("teacher", "student"):
-                backbone = cfg.pair[role].backbone
-                if backbone not in done:
-                    print(f"[{size}px] {backbone} ...", file=sys.stderr, flush=True)
-                    done[backbone] = measure(cfg, role, size, formats, bench.reps, bench.threads)
-            t, s = done[cfg.pair.teacher.backbone], done[cfg.pair.student.backbone]
+            for pair in bench.pairs
+        }
+        infos: dict[str, dict] = {}
+        variants: dict[tuple[str, str], object] = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for cfg in cfgs.values():
+                settings[str(size)] = {"trainer": preset, **dict(cfg.trainer.test)}
+                for role in ("teacher", "student"):
+                    backbone = cfg.pair[role].backbone
+                    if backbone not in infos:
+                        print(f"[{size}px] {backbone} ...", file=sys.stderr, flush=True)
+                        info, fns = model_variants(
+                            cfg, role, size, formats, bench.threads, Path(tmp)
+                        )
+                        infos[backbone] = info
+                        variants |= {(backbone, name): fn for name, fn in fns.items()}
+            timed = _time_rounds(variants, bench.reps)
+        variants.clear()
+        gc.collect()
+        for (backbone, name), stats in timed.items():
+            infos[backbone][name] = stats
+        for pair, cfg in cfgs.items():
+            t, s = infos[cfg.pair.teacher.backbone], infos[cfg.pair.student.backbone]
             pairs.setdefault(str(size), {})[pair] = _pair_speedups(t, s, cfg)
-        models[str(size)] = done
+        models[str(size)] = infos
     return models, pairs, settings
 
 
@@ -298,6 +329,7 @@ def bench_latency(opts: DictConfig) -> dict:
         },
         "settings": {
             "reps": bench.reps,
+            "shared_rounds": True,  # all models of a size timed in the same rounds
             "formats": [f for f in bench.formats if f],
             "bg_bias": BG_BIAS,
             "test": settings,

@@ -47,4 +47,6 @@ def latency_table(report: Mapping, overrides: Sequence[str] = ()) -> tuple[str, 
         f"(load {_load(machine.get('load_avg_1min_at_end'))} at the end), torch "
         f"{machine.get('torch', '?')}; random weights."
     )
+    if report["settings"].get("shared_rounds"):  # reports before it timed model by model
+        note += " All models timed in the same rounds; speed-ups are medians of per-round ratios."
     return "\n".join([note, "", *lines, "", *pairs]), configs
