@@ -9,6 +9,7 @@ import statistics
 import pytest
 
 from graphkd.apps.bench import latency as bench_latency
+from graphkd.apps.tables.latency import latency_table
 
 TOY = ["trainer.min_size=128", "trainer.max_size=128", "trainer.fpn_channels=32"]
 
@@ -39,6 +40,8 @@ def test_latency_bench_times_eager_exported_and_1000_proposals(tmp_path):
     assert pair["speedup_eager"] == pytest.approx(statistics.median(t / s for t, s in rounds))
     assert pair["speedup_onnx"] is None  # not timed in ONNX here
     assert report["settings"]["test"]["320"]["post_nms_topk"] == 300
+    note = latency_table(report)[0].splitlines()[0]
+    assert note.endswith("speed-ups are medians of per-round ratios.")
     with pytest.raises(SystemExit, match="bench.formats"):
         bench_latency.main(["bench.formats=tflite"])
     with pytest.raises(SystemExit, match="bench.sizes"):

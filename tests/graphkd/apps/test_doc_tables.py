@@ -129,6 +129,7 @@ def test_tables_come_from_the_files_and_their_hash_is_today_s(tmp_path):
     assert "| student, kd=graphkd |  | 9.0 | 11.0 |" not in text  # seeds are columns
     assert "| student, kd=graphkd | 9.0 | 11.0 | 10.0 ± 1.4 |" in text
     assert "| 320 px (247 x 320), FPN 128 | R18 | 19.5 | 0.050 |" in text
+    assert "same rounds" not in text  # a report from before the shared rounds says nothing of them
     assert "21.0 ± 1.0" in readme.read_text() and readme.read_text().endswith("more\n")
     blocks = db.read_blocks(text)
     assert blocks["demo"]["config"] == db.config_hash([["kd=dsig"], ["kd=graphkd"], ["kd=none"]])
