@@ -157,7 +157,8 @@ class TrainerConfig:
     dataloader_workers: int = 0  # Data-loader worker processes.
     seed: int = 0  # Seed of initialisation, data order and RoI sampling.
     resume: bool = False  # Continue from the run directory's last checkpoint.
-    amp: bool = False  # Mixed precision (CUDA); graph and KD terms stay fp32.
+    # Mixed precision on CUDA (on CPU: fp32, with a warning); graph and KD terms stay fp32.
+    amp: bool = False
     clip_grad: float = 0.0  # Gradient-norm clipping (0: off).
     # Test-time settings (RPN proposals before / after NMS, detections per image, score
     # threshold): saved in the models' detectron2 configs, so evaluation, predict and export

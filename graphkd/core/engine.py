@@ -45,6 +45,7 @@ __all__ = [
     "eval_hooks",
     "evaluate",
     "train",
+    "trainer_class",
 ]
 
 logger = logging.getLogger(__name__)
@@ -146,6 +147,23 @@ def eval_hooks(model: nn.Module, d2cfg: CfgNode, output_dir: str) -> list[hooks.
     ]
 
 
+def trainer_class(d2cfg: CfgNode) -> type[SimpleTrainer]:
+    """detectron2's ``AMPTrainer`` when ``SOLVER.AMP.ENABLED`` on CUDA, else ``SimpleTrainer``.
+
+    ``AMPTrainer`` needs CUDA, so AMP on CPU trains in fp32; it says so rather than dropping the
+    option silently."""
+    if not d2cfg.SOLVER.AMP.ENABLED:
+        return SimpleTrainer
+    if torch.device(d2cfg.MODEL.DEVICE).type != "cuda":
+        logger.warning(
+            "trainer.amp=true has no effect on %s (detectron2's AMPTrainer needs CUDA): "
+            "training in fp32. Pass trainer.amp=false to silence this.",
+            d2cfg.MODEL.DEVICE,
+        )
+        return SimpleTrainer
+    return AMPTrainer
+
+
 def train(
     model: nn.Module,
     d2cfg: CfgNode,
@@ -180,8 +198,7 @@ def train(
         model, broadcast_buffers=False, find_unused_parameters=True, **ddp_kwargs
     )
     sampler, loader = _train_loader(d2cfg)
-    trainer_cls = AMPTrainer if d2cfg.SOLVER.AMP.ENABLED and on_gpu else SimpleTrainer
-    trainer = trainer_cls(ddp_model, loader, optimizer)
+    trainer = trainer_class(d2cfg)(ddp_model, loader, optimizer)
     # The trainer's state holds the iteration, the optimizer and the LR scheduler hook.
     # Atomic saves; resume falls back to the previous checkpoint when the last is unreadable.
     checkpointer = RunCheckpointer(model, output_dir, trainer=trainer)
