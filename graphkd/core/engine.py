@@ -1,10 +1,11 @@
 """Training and evaluation loops, composed from detectron2's own trainer, hooks and writers.
 
 This follows detectron2's ``tools/lazyconfig_train_net.py``: a ``SimpleTrainer`` / ``AMPTrainer``
-over any model that returns a loss dict, detectron2's optimizer / LR-scheduler builders, its
-checkpointer (resume = model + optimizer + scheduler + iteration) and its event writers.
-Two additions make runs reproducible and resumable bit-for-bit on CPU: the sampler skips what
-was already consumed, and every iteration reseeds the RNGs from (seed, iteration).
+(bfloat16 autocast on CPU: ``graphkd.core.precision``) over any model that returns a loss dict,
+detectron2's optimizer / LR-scheduler builders, its checkpointer (resume = model + optimizer +
+scheduler + iteration) and its event writers. Two additions make runs reproducible and
+resumable bit-for-bit on CPU: the sampler skips what was already consumed, and every iteration
+reseeds the RNGs from (seed, iteration).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from detectors.datasets import ImageCheckingMapper
 from detectors.evaluation import METRICS, COCOBoxEvaluator
 from detectors.inference import run_inference
 from graphkd.core.checkpoint import TRAIN_LOG, RunCheckpointer, repair_train_log
+from graphkd.core.precision import CPUAutocast, cpu_bf16_supported
 
 __all__ = [
     "BEST_CHECKPOINT",
@@ -42,10 +44,10 @@ __all__ = [
     "BestCheckpointer",
     "SkipSampler",
     "StepSeed",
+    "build_trainer",
     "eval_hooks",
     "evaluate",
     "train",
-    "trainer_class",
 ]
 
 logger = logging.getLogger(__name__)
@@ -147,21 +149,30 @@ def eval_hooks(model: nn.Module, d2cfg: CfgNode, output_dir: str) -> list[hooks.
     ]
 
 
-def trainer_class(d2cfg: CfgNode) -> type[SimpleTrainer]:
-    """detectron2's ``AMPTrainer`` when ``SOLVER.AMP.ENABLED`` on CUDA, else ``SimpleTrainer``.
+def build_trainer(
+    d2cfg: CfgNode, model: nn.Module, loader: Iterable[list[dict]], optimizer: torch.optim.Optimizer
+) -> SimpleTrainer:
+    """detectron2's trainer for ``model`` (DDP-wrapped or not) at the precision of
+    ``SOLVER.AMP.ENABLED`` (``trainer.amp``).
 
-    ``AMPTrainer`` needs CUDA, so AMP on CPU trains in fp32; it says so rather than dropping the
-    option silently."""
+    AMP on CUDA: ``AMPTrainer`` (fp16). AMP on a CPU with native bfloat16: ``SimpleTrainer``
+    stepping :class:`CPUAutocast` (``model``'s forward in bfloat16). AMP on another CPU trains in
+    fp32 (emulated bfloat16 is slower) and says so rather than dropping the option silently.
+    """
     if not d2cfg.SOLVER.AMP.ENABLED:
-        return SimpleTrainer
-    if torch.device(d2cfg.MODEL.DEVICE).type != "cuda":
-        logger.warning(
-            "trainer.amp=true has no effect on %s (detectron2's AMPTrainer needs CUDA): "
-            "training in fp32. Pass trainer.amp=false to silence this.",
-            d2cfg.MODEL.DEVICE,
-        )
-        return SimpleTrainer
-    return AMPTrainer
+        return SimpleTrainer(model, loader, optimizer)
+    device = torch.device(d2cfg.MODEL.DEVICE)
+    if device.type == "cuda":
+        return AMPTrainer(model, loader, optimizer)
+    if device.type == "cpu" and cpu_bf16_supported():
+        logger.info("trainer.amp=true on CPU: training forward in bfloat16 (native on this CPU)")
+        return SimpleTrainer(CPUAutocast(model), loader, optimizer)
+    logger.warning(
+        "trainer.amp=true has no effect on %s (fp16 AMP needs CUDA; this CPU has no native "
+        "bfloat16): training in fp32. Pass trainer.amp=false to silence this.",
+        d2cfg.MODEL.DEVICE,
+    )
+    return SimpleTrainer(model, loader, optimizer)
 
 
 def train(
@@ -198,7 +209,7 @@ def train(
         model, broadcast_buffers=False, find_unused_parameters=True, **ddp_kwargs
     )
     sampler, loader = _train_loader(d2cfg)
-    trainer = trainer_class(d2cfg)(ddp_model, loader, optimizer)
+    trainer = build_trainer(d2cfg, ddp_model, loader, optimizer)
     # The trainer's state holds the iteration, the optimizer and the LR scheduler hook.
     # Atomic saves; resume falls back to the previous checkpoint when the last is unreadable.
     checkpointer = RunCheckpointer(model, output_dir, trainer=trainer)

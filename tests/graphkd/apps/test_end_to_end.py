@@ -43,6 +43,7 @@ from graphkd.core.d2config import detector_cfg
 from graphkd.core.data import DataSplits, prepare_data
 from graphkd.core.distiller import Distiller
 from graphkd.core.models import build_distiller, build_teacher, teacher_dir
+from graphkd.core.precision import CPUAutocast
 
 DETECTOR_LOSSES = {"loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc"}
 RUN_FILES = (
@@ -206,6 +207,38 @@ def test_baseline_losses(kd, kd_keys, student_overrides):
     assert all(p.grad is not None for n, p in distiller.student.named_parameters() if "fpn" in n)
     if distiller.teacher is not None:
         assert all(p.grad is None for p in distiller.teacher.parameters())
+
+
+def test_graphkd_steps_under_cpu_bf16_autocast(student_overrides):
+    """trainer.amp=true on a CPU with bfloat16: the detectors run in bfloat16, the graph and KD
+    terms in fp32 (the Distiller turns autocast off for them), and the losses reach the
+    optimizer finite and fp32."""
+    cfg = compose_cfg(*student_overrides, "kd=graphkd")
+    distiller, _ = build_distiller(cfg, prepare_data(cfg.dataset))
+    distiller.train()
+    dtypes = []
+    distiller.student.backbone.register_forward_hook(
+        lambda m, i, out: dtypes.append(out["p2"].dtype)
+    )
+    model = CPUAutocast(distiller)
+    batch = make_dummy_batch(2, height=128, width=128, num_classes=5, seed=0)
+    optimizer = torch.optim.SGD([p for p in distiller.parameters() if p.requires_grad], lr=1e-3)
+    for it in range(2):
+        with EventStorage(it):
+            losses = model(batch)
+        assert {"loss_kd_node", "loss_kd_edge", "loss_kd_struct"} <= set(losses)
+        assert all(v.dtype == torch.float32 and bool(torch.isfinite(v)) for v in losses.values())
+        optimizer.zero_grad()
+        sum(losses.values()).backward()
+        optimizer.step()
+    assert dtypes == [torch.bfloat16, torch.bfloat16]
+    assert {p.grad.dtype for p in distiller.student.parameters() if p.grad is not None} == {
+        torch.float32
+    }
+    # The running feature statistics (the Mahalanobis metric) never saw bfloat16.
+    stats = distiller.builder.state_dict()
+    assert not [k for k, t in stats.items() if t.dtype in (torch.bfloat16, torch.float16)]
+    assert float(distiller.builder.teacher_stats.num_samples) > 0
 
 
 # --- 3. resume after a kill at iteration k == uninterrupted run ------------------------------

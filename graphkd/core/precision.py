@@ -1,0 +1,45 @@
+"""Mixed-precision training on CPU: bfloat16 autocast of the training forward.
+
+detectron2's ``AMPTrainer`` is CUDA-only (fp16 with a ``GradScaler``). On a CPU with native
+bfloat16 kernels (oneDNN on AVX-512-BF16 / AMX) the same idea is a ``torch.autocast("cpu")``
+around the forward: convolutions and matrix products run in bfloat16, the weights, gradients
+and optimizer stay fp32, and bfloat16's fp32 exponent range needs no loss scaling. Without
+native kernels bfloat16 is emulated and slower than fp32, so it is used only where supported.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["CPUAutocast", "cpu_bf16_supported"]
+
+
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU runs bfloat16 convolutions and matrix products natively (oneDNN)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
+
+
+class CPUAutocast(nn.Module):
+    """Runs ``module``'s forward under CPU bfloat16 autocast and returns its losses in fp32.
+
+    Wraps the model the trainer steps (as DDP does), not the one checkpoints save, so weights
+    and checkpoints are those of ``module``. Terms that need fp32 turn autocast off themselves
+    (the Distiller's graph and KD terms).
+
+    Args:
+        module: returns a dict of scalar losses in training (a detectron2 model, a Distiller,
+            or either wrapped in DDP).
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, batched_inputs: list[dict]) -> dict[str, Tensor]:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            losses = self.module(batched_inputs)
+        return {name: loss.float() for name, loss in losses.items()}
