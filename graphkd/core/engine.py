@@ -168,8 +168,8 @@ def build_trainer(
         logger.info("trainer.amp=true on CPU: training forward in bfloat16 (native on this CPU)")
         return SimpleTrainer(CPUAutocast(model), loader, optimizer)
     logger.warning(
-        "trainer.amp=true has no effect on %s (fp16 AMP needs CUDA; this CPU has no native "
-        "bfloat16): training in fp32. Pass trainer.amp=false to silence this.",
+        "trainer.amp=true has no effect on %s (fp16 AMP needs CUDA, bfloat16 autocast a CPU "
+        "with native bfloat16): training in fp32. Pass trainer.amp=false to silence this.",
         d2cfg.MODEL.DEVICE,
     )
     return SimpleTrainer(model, loader, optimizer)
