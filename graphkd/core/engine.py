@@ -36,7 +36,7 @@ from detectors.datasets import ImageCheckingMapper
 from detectors.evaluation import METRICS, COCOBoxEvaluator
 from detectors.inference import run_inference
 from graphkd.core.checkpoint import TRAIN_LOG, RunCheckpointer, repair_train_log
-from graphkd.core.precision import CPUAutocast, cpu_bf16_supported
+from graphkd.core.precision import CPUAutocast, training_precision
 
 __all__ = [
     "BEST_CHECKPOINT",
@@ -159,19 +159,19 @@ def build_trainer(
     stepping :class:`CPUAutocast` (``model``'s forward in bfloat16). AMP on another CPU trains in
     fp32 (emulated bfloat16 is slower) and says so rather than dropping the option silently.
     """
-    if not d2cfg.SOLVER.AMP.ENABLED:
-        return SimpleTrainer(model, loader, optimizer)
-    device = torch.device(d2cfg.MODEL.DEVICE)
-    if device.type == "cuda":
+    amp = bool(d2cfg.SOLVER.AMP.ENABLED)
+    precision = training_precision(amp, d2cfg.MODEL.DEVICE)
+    if precision == "fp16":
         return AMPTrainer(model, loader, optimizer)
-    if device.type == "cpu" and cpu_bf16_supported():
+    if precision == "bf16":
         logger.info("trainer.amp=true on CPU: training forward in bfloat16 (native on this CPU)")
         return SimpleTrainer(CPUAutocast(model), loader, optimizer)
-    logger.warning(
-        "trainer.amp=true has no effect on %s (fp16 AMP needs CUDA, bfloat16 autocast a CPU "
-        "with native bfloat16): training in fp32. Pass trainer.amp=false to silence this.",
-        d2cfg.MODEL.DEVICE,
-    )
+    if amp:
+        logger.warning(
+            "trainer.amp=true has no effect on %s (fp16 AMP needs CUDA, bfloat16 autocast a CPU "
+            "with native bfloat16): training in fp32. Pass trainer.amp=false to silence this.",
+            d2cfg.MODEL.DEVICE,
+        )
     return SimpleTrainer(model, loader, optimizer)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["CPUAutocast", "cpu_bf16_supported"]
+__all__ = ["CPUAutocast", "cpu_bf16_supported", "training_precision"]
 
 
 def cpu_bf16_supported() -> bool:
@@ -21,6 +21,17 @@ def cpu_bf16_supported() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # a build without oneDNN
         return False
+
+
+def training_precision(amp: bool, device: str | torch.device) -> str:
+    """What ``trainer.amp=amp`` trains in on ``device``: ``"fp16"`` (CUDA, detectron2's
+    ``AMPTrainer``), ``"bf16"`` (a CPU with native bfloat16, :class:`CPUAutocast`) or ``"fp32"``."""
+    if not amp:
+        return "fp32"
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return "fp16"
+    return "bf16" if kind == "cpu" and cpu_bf16_supported() else "fp32"
 
 
 class CPUAutocast(nn.Module):

@@ -15,7 +15,9 @@ graph_overhead = median over rounds of (graphkd - teacher_forward) / median(stud
 <= 0.10 at trainer=cpu), with the interquartile range of those paired differences (on a 2-core VM
 about +-10% of a step); graph_overhead_detail.kd_forward_seconds times the graph building + KD
 losses (forward) directly. dsig_overhead likewise.
-Also: inference latency per page and parameter counts of teacher and student.
+Also: inference latency per page and parameter counts of teacher and student (fp32).
+trainer.amp=true times the training steps at the precision training would use
+(settings.precision), e.g. bfloat16 on a CPU that has it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ from graphkd.core.config import Config
 __all__ = ["TrainStepBenchOptions", "main", "train_step_bench"]
 
 VARIANTS = ("student", "teacher_forward", "dsig", "graphkd")
+
+
+def _precision(cfg) -> str:
+    from graphkd.core.precision import training_precision
+
+    return training_precision(bool(cfg.trainer.amp), cfg.trainer.device)
 
 
 def _setup(overrides: list[str], kd: str, teacher=None):
@@ -70,8 +78,11 @@ def _setup(overrides: list[str], kd: str, teacher=None):
     return cfg, distiller, teacher, batch
 
 
-def _train_step(variant: str, distiller, teacher, batch):
-    """One optimizer step of ``variant`` (see the module docstring) as a closure."""
+def _train_step(variant: str, distiller, teacher, batch, precision: str = "fp32"):
+    """One optimizer step of ``variant`` (see the module docstring) as a closure; the forward
+    under autocast at ``precision`` (:func:`graphkd.core.precision.training_precision`)."""
+    import contextlib
+
     import torch
 
     from detectors.roi_features import extract_roi_features
@@ -79,12 +90,19 @@ def _train_step(variant: str, distiller, teacher, batch):
     distiller.train()
     params = [p for p in distiller.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
+    dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+    def forward_context():
+        if precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(distiller.device.type, dtype=dtypes[precision])
 
     def step() -> None:
-        if variant == "teacher_forward":
-            losses = extract_roi_features(distiller.student, teacher, batch).losses
-        else:
-            losses = distiller(batch)
+        with forward_context():
+            if variant == "teacher_forward":
+                losses = extract_roi_features(distiller.student, teacher, batch).losses
+            else:
+                losses = distiller(batch)
         opt.zero_grad()
         sum(losses.values()).backward()
         opt.step()
@@ -100,8 +118,8 @@ def _peak_rss(variant: str, overrides: list[str], queue) -> None:
     """Peak RSS of a process that only builds and trains ``variant`` (2 steps)."""
     from detectron2.utils.events import EventStorage
 
-    _, distiller, teacher, batch = _setup(overrides, _kd_of(variant))
-    step = _train_step(variant, distiller, teacher, batch)
+    cfg, distiller, teacher, batch = _setup(overrides, _kd_of(variant))
+    step = _train_step(variant, distiller, teacher, batch, _precision(cfg))
     with EventStorage(0):
         step()
         step()
@@ -116,8 +134,8 @@ def _interleaved(overrides: list[str], iters: int, queue) -> None:
     steps, teacher = {}, None
     kd_forward: dict[str, list[float]] = {}
     for variant in VARIANTS:
-        _, distiller, teacher, batch = _setup(overrides, _kd_of(variant), teacher)
-        steps[variant] = _train_step(variant, distiller, teacher, batch)
+        cfg, distiller, teacher, batch = _setup(overrides, _kd_of(variant), teacher)
+        steps[variant] = _train_step(variant, distiller, teacher, batch, _precision(cfg))
         if distiller.builder is not None:
             kd_forward[variant] = _timed(distiller, "_kd_losses")
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
@@ -253,6 +271,9 @@ def train_step_bench(opts: DictConfig) -> dict:
             "min_size": cfg.trainer.min_size,
             "rois_per_image": cfg.trainer.rois_per_image,
             "fpn_channels": cfg.trainer.fpn_channels,
+            # What trainer.amp gives on this machine: fp16 on CUDA, bf16 on a CPU with native
+            # bfloat16, else fp32 (the forward under autocast; fp16 without loss scaling here).
+            "precision": _precision(cfg),
             "iters": bench.iters,
         },
         "train_step": results,

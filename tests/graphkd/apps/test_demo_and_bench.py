@@ -50,6 +50,7 @@ def test_bench_prints_json_with_every_variant(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert set(report["train_step"]) == {"student", "teacher_forward", "dsig", "graphkd"}
+    assert report["settings"]["precision"] == "fp32"  # trainer.amp=false
     for r in report["train_step"].values():
         assert r["seconds_per_iter"] > 0 and r["peak_rss_mb"] > 100
     # TINY keeps the pair's R50 teacher, bigger than its R18 student.
@@ -64,3 +65,22 @@ def test_bench_prints_json_with_every_variant(tmp_path):
         assert (
             0 < detail["kd_forward_seconds"] < report["train_step"]["graphkd"]["seconds_per_iter"]
         )
+
+
+def test_bench_steps_at_the_precision_training_uses():
+    """bench with trainer.amp=true on a CPU with bfloat16 times bfloat16 forwards (one step here:
+    emulated, hence slow, on CPUs without native bfloat16)."""
+    import torch
+    from detectron2.utils.events import EventStorage
+
+    from graphkd.apps.bench.train_step import _setup, _train_step
+
+    _, distiller, teacher, batch = _setup(_SIZES, "graphkd")
+    dtypes = []
+    for model in (distiller.student, teacher):
+        model.backbone.register_forward_hook(lambda m, i, out: dtypes.append(out["p2"].dtype))
+    step = _train_step("graphkd", distiller, teacher, batch, "bf16")
+    with EventStorage(0):
+        step()
+    assert dtypes == [torch.bfloat16, torch.bfloat16]  # both models
+    assert {p.dtype for p in distiller.student.parameters()} == {torch.float32}

@@ -11,7 +11,7 @@ from detectron2.config import get_cfg
 from detectron2.engine import AMPTrainer, SimpleTrainer
 from torch import nn
 
-from graphkd.core import engine
+from graphkd.core import engine, precision
 from graphkd.core.precision import CPUAutocast
 
 
@@ -23,7 +23,7 @@ def _cfg(amp: bool, device: str):
 
 
 def _build(amp: bool, device: str, bf16: bool, monkeypatch) -> tuple[SimpleTrainer, nn.Module]:
-    monkeypatch.setattr(engine, "cpu_bf16_supported", lambda: bf16)
+    monkeypatch.setattr(precision, "cpu_bf16_supported", lambda: bf16)
     model = nn.Linear(2, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     return engine.build_trainer(_cfg(amp, device), model, [], optimizer), model
