@@ -9,10 +9,12 @@ native kernels bfloat16 is emulated and slower than fp32, so it is used only whe
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import Tensor, nn
 
-__all__ = ["CPUAutocast", "cpu_bf16_supported", "training_precision"]
+__all__ = ["CPUAutocast", "autocast", "cpu_bf16_supported", "training_precision"]
 
 
 def cpu_bf16_supported() -> bool:
@@ -34,6 +36,16 @@ def training_precision(amp: bool, device: str | torch.device) -> str:
     return "bf16" if kind == "cpu" and cpu_bf16_supported() else "fp32"
 
 
+_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def autocast(precision: str, device_type: str) -> contextlib.AbstractContextManager:
+    """The autocast context of a ``precision`` from :func:`training_precision` (none for fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=_DTYPES[precision])
+
+
 class CPUAutocast(nn.Module):
     """Runs ``module``'s forward under CPU bfloat16 autocast and returns its losses in fp32.
 
@@ -51,6 +63,6 @@ class CPUAutocast(nn.Module):
         self.module = module
 
     def forward(self, batched_inputs: list[dict]) -> dict[str, Tensor]:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast("bf16", "cpu"):
             losses = self.module(batched_inputs)
         return {name: loss.float() for name, loss in losses.items()}

@@ -81,24 +81,17 @@ def _setup(overrides: list[str], kd: str, teacher=None):
 def _train_step(variant: str, distiller, teacher, batch, precision: str = "fp32"):
     """One optimizer step of ``variant`` (see the module docstring) as a closure; the forward
     under autocast at ``precision`` (:func:`graphkd.core.precision.training_precision`)."""
-    import contextlib
-
     import torch
 
     from detectors.roi_features import extract_roi_features
+    from graphkd.core.precision import autocast
 
     distiller.train()
     params = [p for p in distiller.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
-    dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
-
-    def forward_context():
-        if precision == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(distiller.device.type, dtype=dtypes[precision])
 
     def step() -> None:
-        with forward_context():
+        with autocast(precision, distiller.device.type):
             if variant == "teacher_forward":
                 losses = extract_roi_features(distiller.student, teacher, batch).losses
             else:
