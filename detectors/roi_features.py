@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
-from detectron2.layers import ROIAlign
 from detectron2.modeling import GeneralizedRCNN
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage, get_event_storage
 from torch import Tensor
-from torch.nn.modules.utils import _pair
 
 __all__ = ["RoIFeatures", "extract_roi_features", "pool_boxes"]
 
@@ -77,14 +75,6 @@ def _storage() -> contextlib.AbstractContextManager:
         return EventStorage()
 
 
-def _level_pooler_signature(m: torch.nn.Module) -> tuple | str:
-    # An ImagewiseROIAlign is a ROIAlign with the same results (detectors.roi_align).
-    if isinstance(m, ROIAlign):
-        return ("ROIAlign", tuple(_pair(m.output_size)), m.spatial_scale, m.sampling_ratio,
-                m.aligned)  # fmt: skip
-    return repr(m)
-
-
 def _pooler_signature(model: GeneralizedRCNN) -> tuple:
     heads = model.roi_heads
     pooler = heads.box_pooler
@@ -95,7 +85,7 @@ def _pooler_signature(model: GeneralizedRCNN) -> tuple:
         pooler.max_level,
         pooler.canonical_level,
         pooler.canonical_box_size,
-        tuple(_level_pooler_signature(m) for m in pooler.level_poolers),
+        tuple(repr(m) for m in pooler.level_poolers),
     )
 
 

@@ -35,7 +35,6 @@ from torch.utils.data import Sampler
 from detectors.datasets import ImageCheckingMapper
 from detectors.evaluation import METRICS, COCOBoxEvaluator
 from detectors.inference import run_inference
-from detectors.roi_align import use_imagewise_roi_align
 from graphkd.core.checkpoint import TRAIN_LOG, RunCheckpointer, repair_train_log
 from graphkd.core.precision import CPUAutocast, training_precision
 
@@ -204,9 +203,6 @@ def train(
     optimizer = build_optimizer(d2cfg, model)
     scheduler = build_lr_scheduler(d2cfg, optimizer)
     on_gpu = torch.device(d2cfg.MODEL.DEVICE).type == "cuda"
-    if not on_gpu:
-        # torchvision's CPU RoIAlign runs on one thread: one image per thread, bit-identical.
-        use_imagewise_roi_align(model)
     # CPU DDP (gloo) needs device_ids=None; some KD terms may be off for a step (start_iter).
     ddp_kwargs = {} if on_gpu else {"device_ids": None}
     ddp_model = create_ddp_model(
