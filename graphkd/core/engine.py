@@ -157,7 +157,8 @@ def build_trainer(
 
     AMP on CUDA: ``AMPTrainer`` (fp16). AMP on a CPU with native bfloat16: ``SimpleTrainer``
     stepping :class:`CPUAutocast` (``model``'s forward in bfloat16). AMP on another CPU trains in
-    fp32 (emulated bfloat16 is slower) and says so rather than dropping the option silently.
+    fp32 (emulated bfloat16 is slower) and says so rather than dropping the option silently;
+    fp32 on a CPU with native bfloat16 mentions the option.
     """
     amp = bool(d2cfg.SOLVER.AMP.ENABLED)
     precision = training_precision(amp, d2cfg.MODEL.DEVICE)
@@ -171,6 +172,11 @@ def build_trainer(
             "trainer.amp=true has no effect on %s (fp16 AMP needs CUDA, bfloat16 autocast a CPU "
             "with native bfloat16): training in fp32. Pass trainer.amp=false to silence this.",
             d2cfg.MODEL.DEVICE,
+        )
+    elif training_precision(True, d2cfg.MODEL.DEVICE) == "bf16":
+        logger.info(
+            "This CPU runs bfloat16 natively: trainer.amp=true trains in about 0.7x the time, at "
+            "an AP within the seed spread (docs/getting-started.md)."
         )
     return SimpleTrainer(model, loader, optimizer)
 

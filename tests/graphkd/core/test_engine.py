@@ -60,6 +60,15 @@ def test_amp_on_a_cpu_without_bf16_trains_in_fp32_and_says_so(monkeypatch, caplo
     assert "trainer.amp=false" in record.getMessage()
 
 
+@pytest.mark.parametrize("bf16", [True, False])
+def test_fp32_on_a_bf16_cpu_mentions_amp(bf16, monkeypatch, caplog):
+    with caplog.at_level(logging.INFO, logger="graphkd.core.engine"):
+        trainer, model = _build(False, "cpu", bf16, monkeypatch)
+    assert trainer.model is model
+    hints = [r for r in caplog.records if "trainer.amp=true trains in about" in r.getMessage()]
+    assert len(hints) == bf16 and all(r.levelno == logging.INFO for r in hints)
+
+
 class _TwoLosses(nn.Module):
     """A linear layer whose output dtype is recorded; returns a detectron2-style loss dict."""
 
