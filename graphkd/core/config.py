@@ -157,8 +157,8 @@ class TrainerConfig:
     dataloader_workers: int = 0  # Data-loader worker processes.
     seed: int = 0  # Seed of initialisation, data order and RoI sampling.
     resume: bool = False  # Continue from the run directory's last checkpoint.
-    # Mixed precision: fp16 on CUDA, bfloat16 on a CPU with native bfloat16 (else fp32, with a
-    # warning); weights, graph and KD terms stay fp32.
+    # Mixed precision: fp16 on CUDA, bfloat16 on a CPU with native bfloat16 (else fp32); weights,
+    # graph and KD terms stay fp32.
     amp: bool = False
     clip_grad: float = 0.0  # Gradient-norm clipping (0: off).
     # Test-time settings (RPN proposals before / after NMS, detections per image, score

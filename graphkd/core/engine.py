@@ -157,7 +157,7 @@ def build_trainer(
 
     AMP on CUDA: ``AMPTrainer`` (fp16). AMP on a CPU with native bfloat16: ``SimpleTrainer``
     stepping :class:`CPUAutocast` (``model``'s forward in bfloat16). AMP on another CPU trains in
-    fp32 (emulated bfloat16 is slower) and says so rather than dropping the option silently;
+    fp32 (emulated bfloat16 is slower; ``trainer=cpu`` asks for AMP on every CPU) and logs so;
     fp32 on a CPU with native bfloat16 mentions the option.
     """
     amp = bool(d2cfg.SOLVER.AMP.ENABLED)
@@ -168,9 +168,9 @@ def build_trainer(
         logger.info("trainer.amp=true on CPU: training forward in bfloat16 (native on this CPU)")
         return SimpleTrainer(CPUAutocast(model), loader, optimizer)
     if amp:
-        logger.warning(
-            "trainer.amp=true has no effect on %s (fp16 AMP needs CUDA, bfloat16 autocast a CPU "
-            "with native bfloat16): training in fp32. Pass trainer.amp=false to silence this.",
+        logger.info(
+            "trainer.amp=true: training in fp32 on %s (fp16 AMP needs CUDA, bfloat16 autocast a "
+            "CPU with native bfloat16).",
             d2cfg.MODEL.DEVICE,
         )
     elif training_precision(True, d2cfg.MODEL.DEVICE) == "bf16":

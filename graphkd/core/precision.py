@@ -14,15 +14,41 @@ import contextlib
 import torch
 from torch import Tensor, nn
 
-__all__ = ["CPUAutocast", "autocast", "cpu_bf16_supported", "training_precision"]
+__all__ = [
+    "CPUAutocast",
+    "NATIVE_BF16_FLAGS",
+    "autocast",
+    "cpu_bf16_supported",
+    "cpu_flags",
+    "training_precision",
+]
+
+
+# x86 feature flags of bfloat16 arithmetic (AVX-512-BF16, AMX). oneDNN also offers bfloat16 on
+# plain AVX-512 (``_is_mkldnn_bf16_supported`` is True there), but emulated: slower than fp32.
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them in ``cpuinfo`` (empty where it cannot be read)."""
+    try:
+        with open(cpuinfo, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return frozenset()
 
 
 def cpu_bf16_supported() -> bool:
-    """Whether this CPU runs bfloat16 convolutions and matrix products natively (oneDNN)."""
+    """Whether this CPU runs bfloat16 convolutions and matrix products natively: oneDNN has
+    bfloat16 kernels for it and the CPU has bfloat16 instructions (:data:`NATIVE_BF16_FLAGS`)."""
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        onednn = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # a build without oneDNN
         return False
+    return onednn and bool(cpu_flags() & NATIVE_BF16_FLAGS)
 
 
 def training_precision(amp: bool, device: str | torch.device) -> str:

@@ -1,5 +1,6 @@
 """Which detectron2 trainer a run gets at which precision: fp16 AMP on CUDA, bfloat16 autocast on
-a CPU with native bfloat16, and a warning where ``trainer.amp`` cannot apply."""
+a CPU with native bfloat16 (what counts as native), and a log line where ``trainer.amp`` cannot
+apply."""
 
 from __future__ import annotations
 
@@ -52,12 +53,37 @@ def test_amp_on_a_bf16_cpu_steps_the_model_under_autocast(monkeypatch, caplog):
 
 
 def test_amp_on_a_cpu_without_bf16_trains_in_fp32_and_says_so(monkeypatch, caplog):
-    with caplog.at_level(logging.WARNING, logger="graphkd.core.engine"):
+    with caplog.at_level(logging.INFO, logger="graphkd.core.engine"):
         trainer, model = _build(True, "cpu", False, monkeypatch)
     assert type(trainer) is SimpleTrainer and trainer.model is model
-    (record,) = caplog.records
-    assert "trainer.amp=true has no effect on cpu" in record.getMessage()
-    assert "trainer.amp=false" in record.getMessage()
+    (record,) = caplog.records  # info, not a warning: trainer=cpu asks for AMP on every CPU
+    assert record.levelno == logging.INFO
+    assert "trainer.amp=true: training in fp32 on cpu" in record.getMessage()
+
+
+_CPUINFO = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f {extra}\n\nprocessor\t: 1\n"
+
+
+@pytest.mark.parametrize(("onednn", "extra", "native"), [
+    (True, "avx512_bf16", True),
+    (True, "amx_bf16 amx_tile", True),
+    (True, "avx512bw avx512vl avx512dq", False),  # AVX-512 alone: oneDNN emulates bfloat16
+    (False, "avx512_bf16", False),  # oneDNN held below it (ONEDNN_MAX_CPU_ISA=AVX2)
+])  # fmt: skip
+def test_native_bf16_needs_onednn_and_the_cpu_instructions(
+    onednn, extra, native, tmp_path, monkeypatch
+):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(_CPUINFO.format(extra=extra))
+    read = precision.cpu_flags
+    monkeypatch.setattr(precision, "cpu_flags", lambda: read(str(cpuinfo)))
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: onednn, False)
+    assert precision.cpu_bf16_supported() is native
+    assert precision.training_precision(True, "cpu") == ("bf16" if native else "fp32")
+
+
+def test_cpu_flags_of_an_unreadable_cpuinfo_are_empty(tmp_path):
+    assert precision.cpu_flags(str(tmp_path / "missing")) == frozenset()
 
 
 @pytest.mark.parametrize("bf16", [True, False])
