@@ -7,6 +7,8 @@ import subprocess
 
 from e2e_helpers import PYTHON, REPO, TINY, script_env
 
+from graphkd.core.precision import training_precision
+
 # The demo always uses its own pair/teacher choices; keep TINY's sizes but not its dataset/pair.
 _SIZES = [o for o in TINY if not o.startswith(("dataset=", "pair=", "trainer=", "trainer.seed"))]
 
@@ -50,7 +52,8 @@ def test_bench_prints_json_with_every_variant(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert set(report["train_step"]) == {"student", "teacher_forward", "dsig", "graphkd"}
-    assert report["settings"]["precision"] == "fp32"  # trainer.amp=false
+    # trainer=cpu asks for AMP: bfloat16 where the CPU has it natively, else fp32
+    assert report["settings"]["precision"] == training_precision(True, "cpu")
     for r in report["train_step"].values():
         assert r["seconds_per_iter"] > 0 and r["peak_rss_mb"] > 100
     # TINY keeps the pair's R50 teacher, bigger than its R18 student.
