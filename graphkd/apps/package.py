@@ -247,6 +247,10 @@ def _teacher_row(sel: Callable[..., Any], kd: str) -> str:
     return f"{sel('pair.teacher.backbone', '?')}-FPN, `{teacher_ckpt}`, AP {_fmt(teacher_ap)}"
 
 
+# How the card names a run's training precision (metrics.json's "precision"; older runs lack it).
+_PRECISIONS = {"fp32": ", fp32", "bf16": ", bfloat16 autocast (CPU)", "fp16": ", fp16 AMP (CUDA)"}
+
+
 def _card_rows(
     run_dir: Path,
     s_cfg: CfgNode,
@@ -276,7 +280,8 @@ def _card_rows(
         ("method", f"kd={sel('kd.name', kd)}: {METHOD_DESCRIPTIONS.get(kd, kd)}"),
         ("training", f"{sel('trainer.max_iter', '?')} iterations, batch "
                      f"{sel('trainer.ims_per_batch', '?')}, lr {sel('trainer.base_lr', '?')}, "
-                     f"seed {sel('trainer.seed', '?')}"),  # fmt: skip
+                     f"seed {sel('trainer.seed', '?')}"
+                     + _PRECISIONS.get(metrics.get("precision"), "")),  # fmt: skip
         ("input", f"{s_cfg.INPUT.FORMAT} uint8 page, resized to short side "
                   f"{s_cfg.INPUT.MIN_SIZE_TEST} (long side <= {s_cfg.INPUT.MAX_SIZE_TEST})"),
         ("test-time settings", f"{test.pre_nms_topk} proposals per level before NMS, "

@@ -119,7 +119,11 @@ def teacher_worker(cfg_dict: dict) -> JobResult:
     metrics = engine.evaluate(model, d2, data.val, out)
     if comm.is_main_process():
         metrics.update(
-            params=count_parameters(model), train_seconds=train_s, role="teacher", run_dir=out
+            params=count_parameters(model),
+            train_seconds=train_s,
+            precision=engine.precision_of(d2),
+            role="teacher",
+            run_dir=out,
         )
         write_text(os.path.join(out, TEACHER_CONFIG), d2.dump())
         # The label files let predict.py write the dataset's category ids for the teacher too.
@@ -157,6 +161,7 @@ def distill_worker(cfg_dict: dict) -> JobResult:
             params=count_parameters(student),
             train_seconds=train_s,
             seconds_per_iter=seconds_per_iter(out),
+            precision=engine.precision_of(s_cfg),
             kd=cfg.kd.name,
             pair=cfg.pair.name,
             dataset=cfg.dataset.name,

@@ -47,6 +47,7 @@ __all__ = [
     "build_trainer",
     "eval_hooks",
     "evaluate",
+    "precision_of",
     "train",
 ]
 
@@ -149,6 +150,12 @@ def eval_hooks(model: nn.Module, d2cfg: CfgNode, output_dir: str) -> list[hooks.
     ]
 
 
+def precision_of(d2cfg: CfgNode) -> str:
+    """What a job of ``d2cfg`` trains in on this machine: ``"fp16"``, ``"bf16"`` or ``"fp32"``
+    (:func:`graphkd.core.precision.training_precision` of ``trainer.amp`` and the device)."""
+    return training_precision(bool(d2cfg.SOLVER.AMP.ENABLED), d2cfg.MODEL.DEVICE)
+
+
 def build_trainer(
     d2cfg: CfgNode, model: nn.Module, loader: Iterable[list[dict]], optimizer: torch.optim.Optimizer
 ) -> SimpleTrainer:
@@ -161,7 +168,7 @@ def build_trainer(
     fp32 on a CPU with native bfloat16 mentions the option.
     """
     amp = bool(d2cfg.SOLVER.AMP.ENABLED)
-    precision = training_precision(amp, d2cfg.MODEL.DEVICE)
+    precision = precision_of(d2cfg)
     if precision == "fp16":
         return AMPTrainer(model, loader, optimizer)
     if precision == "bf16":

@@ -43,7 +43,7 @@ from graphkd.core.d2config import detector_cfg
 from graphkd.core.data import DataSplits, prepare_data
 from graphkd.core.distiller import Distiller
 from graphkd.core.models import build_distiller, build_teacher, teacher_dir
-from graphkd.core.precision import CPUAutocast, cpu_bf16_supported
+from graphkd.core.precision import CPUAutocast, cpu_bf16_supported, training_precision
 
 DETECTOR_LOSSES = {"loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc"}
 RUN_FILES = (
@@ -88,6 +88,7 @@ def teacher(shared_root) -> Path:
     ckpt = Path(cfg.teacher_checkpoint)
     assert ckpt.is_file(), f"teacher training did not write {ckpt}"
     assert {"AP", "params"} <= set(result.metrics)
+    assert result.metrics["precision"] == training_precision(True, "cpu")  # trainer=cpu: amp
     assert (ckpt.parent / "job_done.json").is_file()
     # Distillation compresses: the teacher is the bigger model (R50 vs R18 in TINY).
     student = build_detector(detector_cfg(cfg, "student", prepare_data(cfg.dataset)))
@@ -148,6 +149,7 @@ def test_distill_writes_a_plain_student(kd, student_overrides, shared_root, tmp_
         assert key in metrics, key
     assert set(metrics["per_class"]) == {"text", "title", "list", "table", "figure"}
     assert metrics["kd"] == kd and metrics["params"] > 0 and metrics["latency_s"] > 0
+    assert metrics["precision"] == training_precision(True, "cpu")
     assert math.isfinite(metrics["AP"])
     # The KD terms of this method were trained (train_log holds every logged iteration).
     log = _read_log(run_dir)

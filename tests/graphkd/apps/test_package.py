@@ -55,7 +55,7 @@ def _student_run(tmp_path, pair: str, *overrides: str):
     write_student_package(student, s_cfg, tmp_path, DATA.classes, DATA.text_classes, IDS)
     (tmp_path / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     metrics = {"AP": 12.3, "AP50": 45.6, "AP75": 7.8, "latency_s": 0.05, "params": 1.2e7,
-               "per_class": dict.fromkeys(CLASSES, 1.0)}  # fmt: skip
+               "per_class": dict.fromkeys(CLASSES, 1.0), "precision": "bf16"}  # fmt: skip
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     write_model_card(tmp_path)
     return student, s_cfg
@@ -84,7 +84,8 @@ def test_stock_detectron2_loads_a_resnet_student_package(tmp_path):
     assert (classes, text, ids) == (list(CLASSES), list(TEXT), {c: d for d, c in IDS.items()})
     card = (tmp_path / "MODEL_CARD.md").read_text()
     for expected in ("R18-FPN", "synthetic", "0 text", "12.3 / 45.6 / 7.8", "50 ms", "kd=graphkd",
-                     "R50-FPN", "37 after", "Detectron2LayoutModel"):  # fmt: skip
+                     "R50-FPN", "37 after", "Detectron2LayoutModel",
+                     "seed 0, bfloat16 autocast (CPU)"):  # fmt: skip
         assert expected in card, expected
 
 
