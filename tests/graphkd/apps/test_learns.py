@@ -16,7 +16,7 @@ idle core.
 That the kd=graphkd student beats its kd=none baseline is NOT asserted: at this size it did on 2
 of 5 seeds (graphkd - none: -4.7, -0.8, +0.4, +0.1, -0.6 AP), and no setting tried within a
 test's budget won on every seed (docs/ci.md, "The learning test"). The demo's schedule does show
-it on every seed (docs/results.md: +9.3, +11.7, +13.0 AP over 3 seeds).
+it on every seed (docs/results.md: +10.7, +10.7, +14.0 AP over 3 seeds).
 """
 
 from __future__ import annotations
