@@ -10,6 +10,7 @@ native kernels bfloat16 is emulated and slower than fp32, so it is used only whe
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
 from torch import Tensor, nn
@@ -29,6 +30,7 @@ __all__ = [
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
+@functools.cache  # the hardware does not change within a process; a job asks several times
 def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
     """The CPU's feature flags as Linux lists them in ``cpuinfo`` (empty where it cannot be read)."""
     try:
